@@ -1,0 +1,107 @@
+"""Shared measurement code for the benchmark scripts: timing, peak memory, result files.
+
+Every script measures the baseline and snnzoo in the same run, appends one CSV row per
+measurement to ``benchmarks/results/<subject>.csv`` (naming the device and versions) and
+prints a markdown table of ratios against the baseline for the README.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def versions() -> str:
+    parts = [f"torch {torch.__version__}", f"python {platform.python_version()}"]
+    try:
+        import triton
+        parts.append(f"triton {triton.__version__}")
+    except ImportError:
+        pass
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        parts.append("TRITON_INTERPRET=1")
+    return ", ".join(parts)
+
+
+def _synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_it(run: Callable[[], object], device: torch.device, warmup: int, repeats: int):
+    """Median and spread (min, max) in milliseconds of run() over repeats, after warm-up."""
+    for _ in range(warmup):
+        run()
+    _synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        _synchronize(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times), min(times), max(times)
+
+
+def peak_memory_mb(run: Callable[[], object], device: torch.device) -> float:
+    """Peak memory allocated by torch during run() above what was allocated before it (MiB).
+
+    CUDA reads the caching allocator's counters; the CPU replays the profiler's allocation
+    events in time order.
+    """
+    if device.type == "cuda":
+        _synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        run()
+        _synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
+    events = sorted((event for event in prof.profiler.kineto_results.events()
+                     if event.name() == "[memory]"), key=lambda event: event.start_ns())
+    current = peak = 0
+    for event in events:
+        current += event.nbytes()
+        peak = max(peak, current)
+    return peak / 2**20
+
+
+def append_csv(subject: str, rows: list[dict]) -> Path:
+    """Append rows (dicts with the same keys) to results/<subject>.csv, writing a header once."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{subject}.csv"
+    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = None
+        for row in rows:
+            row = {"date": stamp, **row}
+            if writer is None:
+                writer = csv.DictWriter(handle, fieldnames=list(row))
+                if new:
+                    writer.writeheader()
+            writer.writerow(row)
+    return path
+
+
+def markdown_table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

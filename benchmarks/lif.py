@@ -1,0 +1,137 @@
+"""Benchmark of the multi-timestep LIF neuron: forward, backward and both, time and memory.
+
+Contenders, measured in the same run on the same input:
+  (a) eager loop        the per-timestep PyTorch loop with an autograd surrogate (the
+                        snnzoo reference; how the SNASNet code and SpikingJelly's torch path run)
+  (b) compile(loop)     torch.compile of (a)
+  (c) snnzoo auto       what LIF(backend="auto") runs on this device
+  (d) snnzoo triton     the Triton kernels (CUDA only; the CPU interpreter is not a speed)
+  (e) spikingjelly      SpikingJelly's multi-step LIFNode, if it is installed
+
+    python benchmarks/lif.py [--device cuda] [--quick]
+
+Results are appended to benchmarks/results/lif.csv; a markdown table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import append_csv, device_name, markdown_table, peak_memory_mb, time_it, versions  # noqa: E402
+
+from snnzoo.kernels import LIFParams, lif_multistep, lif_multistep_reference  # noqa: E402
+
+PARAMS = LIFParams()  # SNASNet's neuron: tau 4/3, threshold 1, hard reset to 0, atan(alpha 2)
+SIZES = {"small": (5, 32, 128, 16, 16), "large": (5, 64, 256, 32, 32)}
+# fp32 bytes per element moved by the fused kernels: forward reads x, writes spikes and h;
+# backward reads dL/ds and h, writes dL/dx.
+BYTES_PER_ELEMENT = {"forward": 12, "backward": 12, "forward+backward": 24}
+
+
+def contenders(device):
+    found = {"(a) eager loop": lambda x: lif_multistep_reference(x, PARAMS)}
+    found["(b) compile(loop)"] = torch.compile(lambda x: lif_multistep_reference(x, PARAMS))
+    found["(c) snnzoo auto"] = lambda x: lif_multistep(x, PARAMS, "auto")
+    if device.type == "cuda":
+        found["(d) snnzoo triton"] = lambda x: lif_multistep(x, PARAMS, "triton")
+    try:
+        from spikingjelly.activation_based import neuron, surrogate
+        backend = "cupy" if device.type == "cuda" else "torch"
+        node = neuron.LIFNode(tau=PARAMS.tau, v_threshold=1.0, v_reset=0.0, detach_reset=True,
+                              surrogate_function=surrogate.ATan(), step_mode="m", backend=backend)
+
+        def spikingjelly_lif(x):
+            node.reset()
+            return node(x)
+
+        found[f"(e) spikingjelly {backend}"] = spikingjelly_lif
+    except Exception:  # not installed, or its backend is unavailable here
+        pass
+    return found
+
+
+def measure(function, shape, device, mode, warmup, repeats):
+    x = torch.randn(shape, device=device) * 1.5 + 0.4
+    grad = torch.randn(shape, device=device)
+    state = {}
+
+    def forward():
+        state["out"] = function(x.detach().requires_grad_())
+
+    def backward():
+        state["out"].backward(grad)
+
+    def full():
+        forward()
+        backward()
+
+    if mode == "backward":  # time backward alone: each repeat gets a fresh forward graph
+        times = []
+        for _ in range(warmup):
+            full()
+        for _ in range(repeats):
+            forward()
+            times.append(time_it(backward, device, 0, 1)[0])
+        times.sort()
+        timing = (times[len(times) // 2], times[0], times[-1])
+        forward()
+        peak = peak_memory_mb(backward, device)
+    else:
+        run = forward if mode == "forward" else full
+        timing = time_it(run, device, warmup, repeats)
+        state.clear()
+        peak = peak_memory_mb(run, device)
+    state.clear()
+    return timing, peak
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--quick", action="store_true", help="small size only, fewer repeats")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--no-csv", action="store_true", help="print only, record nothing")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    sizes = {"small": SIZES["small"]} if args.quick else SIZES
+    repeats = args.repeats or (5 if args.quick else 15)
+    warmup = 3
+    found = contenders(device)
+    rows, table = [], []
+    for size_name, shape in sizes.items():
+        numel = torch.Size(shape).numel()
+        for mode in ("forward", "backward", "forward+backward"):
+            baseline = None
+            for name, function in found.items():
+                (median, fastest, slowest), peak = measure(function, shape, device, mode, warmup, repeats)
+                if baseline is None:
+                    baseline = (median, peak)
+                bandwidth = BYTES_PER_ELEMENT[mode] * numel / (median * 1e-3) / 1e9
+                rows.append(dict(device=device_name(device), versions=versions(), size=size_name,
+                                 shape="x".join(map(str, shape)), mode=mode, contender=name,
+                                 median_ms=f"{median:.3f}", min_ms=f"{fastest:.3f}",
+                                 max_ms=f"{slowest:.3f}", peak_mb=f"{peak:.1f}",
+                                 speedup_vs_a=f"{baseline[0] / median:.2f}",
+                                 memory_vs_a=f"{peak / baseline[1]:.2f}" if baseline[1] else "",
+                                 fused_bytes_gbps=f"{bandwidth:.1f}"))
+                table.append([f"{size_name} {list(shape)}", mode, name,
+                              f"{median:.2f} ({fastest:.2f}-{slowest:.2f})",
+                              f"{baseline[0] / median:.2f}x", f"{peak:.0f}",
+                              f"{peak / baseline[1]:.2f}" if baseline[1] else "-"])
+                print(f"{size_name} {mode:17s} {name:24s} {median:9.2f} ms  peak {peak:8.1f} MiB",
+                      file=sys.stderr)
+    print(f"\nLIF neuron on {device_name(device)} ({versions()}), fp32, median of {repeats} "
+          f"after {warmup} warm-up runs (min-max):\n")
+    print(markdown_table(["size", "mode", "contender", "ms", "speed vs (a)", "peak MiB",
+                          "memory vs (a)"], table))
+    if not args.no_csv:
+        print(f"\nrecorded in {append_csv('lif', rows)}")
+
+
+if __name__ == "__main__":
+    main()

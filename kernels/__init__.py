@@ -1,0 +1,11 @@
+"""Triton kernels of snnzoo, installed as ``snnzoo.kernels``.
+
+Each module holds one kernel family: its ``@triton.jit`` kernels, their launchers, the
+``torch.library`` custom ops and the PyTorch reference the tests compare against.
+"""
+
+from .lif import (BACKENDS, SURROGATES, LIFParams, lif_multistep, lif_multistep_reference,
+                  lif_step, lif_step_reference, triton_available)
+
+__all__ = ["BACKENDS", "SURROGATES", "LIFParams", "lif_multistep", "lif_multistep_reference",
+           "lif_step", "lif_step_reference", "triton_available"]

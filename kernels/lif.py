@@ -1,0 +1,637 @@
+"""The leaky integrate-and-fire (LIF) neuron, fused over timesteps.
+
+Semantics are SpikingJelly's ``LIFNode`` (the neuron SNASNet uses). Per timestep t, with the
+membrane ``v`` starting at ``v_reset`` (0 for a soft reset):
+
+    charge   h[t] = v[t-1] + (x[t] - (v[t-1] - v_reset)) / tau        (decay_input=True)
+             h[t] = v[t-1] - (v[t-1] - v_reset) / tau + x[t]          (decay_input=False)
+    fire     s[t] = h[t] >= v_threshold
+    reset    v[t] = h[t] * (1 - s[t]) + v_reset * s[t]                (hard, v_reset a number)
+             v[t] = h[t] - v_threshold * s[t]                         (soft, v_reset=None)
+
+and ds/dh = surrogate'(h - v_threshold) in the backward pass.
+
+Layout of this file: the ``@triton.jit`` device functions and kernels, their Python
+launchers, the torch implementation of the same two kernels (the CPU path), the
+``torch.library`` custom ops with their autograd formula, the per-timestep autograd
+reference, and the functional API.
+
+Kernels see every tensor flattened to ``[T, N]``: time is the outer dimension, each
+program owns ``BLOCK`` neurons and walks all T steps with the membrane in registers.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import warnings
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # pragma: no cover - triton is declared for Linux only
+    triton = None
+    tl = None
+
+__all__ = [
+    "SURROGATES",
+    "BACKENDS",
+    "LIFParams",
+    "lif_multistep",
+    "lif_step",
+    "lif_multistep_reference",
+    "lif_step_reference",
+    "triton_available",
+]
+
+SURROGATES = {"atan": 0, "sigmoid": 1}
+DEFAULT_ALPHA = {"atan": 2.0, "sigmoid": 4.0}
+BACKENDS = ("auto", "triton", "torch")
+BLOCK = 1024
+
+
+def triton_available() -> bool:
+    return triton is not None
+
+
+class LIFParams:
+    """Validated neuron constants, shared by the module, the functional API and the ops."""
+
+    __slots__ = ("tau", "v_threshold", "v_reset", "surrogate", "alpha", "detach_reset", "decay_input")
+
+    def __init__(self, tau=4.0 / 3.0, v_threshold=1.0, v_reset=0.0, surrogate="atan", alpha=None,
+                 detach_reset=True, decay_input=True):
+        if not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau <= 1.0:
+            raise ValueError(
+                f"tau={tau!r} is invalid: the membrane time constant must be a finite number > 1 "
+                f"(SpikingJelly refuses tau <= 1 too); SNASNet uses tau=4/3")
+        if surrogate not in SURROGATES:
+            raise ValueError(
+                f"surrogate={surrogate!r} is unknown; choose one of {sorted(SURROGATES)}")
+        alpha = DEFAULT_ALPHA[surrogate] if alpha is None else float(alpha)
+        if not math.isfinite(alpha) or alpha <= 0:
+            raise ValueError(f"alpha={alpha!r} is invalid: the surrogate sharpness must be > 0")
+        if not math.isfinite(v_threshold):
+            raise ValueError(f"v_threshold={v_threshold!r} must be a finite number")
+        if v_reset is not None and not math.isfinite(v_reset):
+            raise ValueError(f"v_reset={v_reset!r} must be a finite number, or None for a soft reset")
+        self.tau = float(tau)
+        self.v_threshold = float(v_threshold)
+        self.v_reset = None if v_reset is None else float(v_reset)
+        self.surrogate = surrogate
+        self.alpha = alpha
+        self.detach_reset = bool(detach_reset)
+        self.decay_input = bool(decay_input)
+
+    def as_op_args(self):
+        return (self.tau, self.v_threshold, self.v_reset, self.decay_input,
+                SURROGATES[self.surrogate], self.alpha, self.detach_reset)
+
+    def __repr__(self):
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+
+
+# ----------------------------------------------------------------------------- Triton
+
+if triton is not None:
+
+    @triton.jit
+    def _surrogate_grad(u, alpha, SURROGATE: tl.constexpr):
+        """Derivative of the smooth spike function at u = h - v_threshold (fp32)."""
+        if SURROGATE == 0:
+            # d/du [atan(pi/2 alpha u) / pi + 1/2] = alpha/2 / (1 + (pi/2 alpha u)^2)
+            z = 1.5707963267948966 * alpha * u
+            grad = alpha * 0.5 / (1.0 + z * z)
+        else:
+            # d/du sigmoid(alpha u) = alpha sigmoid(alpha u) (1 - sigmoid(alpha u))
+            sig = 1.0 / (1.0 + tl.exp(-alpha * u))
+            grad = alpha * sig * (1.0 - sig)
+        return grad
+
+    @triton.jit
+    def _charge(v, x, tau, v_reset, DECAY_INPUT: tl.constexpr):
+        if DECAY_INPUT:
+            h = v + (x - (v - v_reset)) / tau
+        else:
+            h = v - (v - v_reset) / tau + x
+        return h
+
+    @triton.jit
+    def _fire_and_reset(h, v_threshold, v_reset, HARD_RESET: tl.constexpr):
+        """(spike as fp32, membrane after the reset)."""
+        fired = h >= v_threshold
+        spike = fired.to(tl.float32)
+        if HARD_RESET:
+            v = tl.where(fired, v_reset, h)
+        else:
+            v = h - v_threshold * spike
+        return spike, v
+
+    @triton.jit
+    def _lif_fwd_kernel(x_ptr, spike_ptr, h_ptr, v_in_ptr, v_out_ptr, n_neurons, n_steps,
+                        tau, v_threshold, v_reset,
+                        DECAY_INPUT: tl.constexpr, HARD_RESET: tl.constexpr, SAVE_H: tl.constexpr,
+                        HAS_V_IN: tl.constexpr, STORE_V_OUT: tl.constexpr, BLOCK: tl.constexpr):
+        """All T steps of the LIF forward for BLOCK neurons, membrane in registers.
+
+        x_ptr:     [T, N] fp32/fp16/bf16 input current, contiguous
+        spike_ptr: [T, N] same dtype as x, output spikes in {0, 1}
+        h_ptr:     [T, N] fp32 charged membrane (before reset), written only if SAVE_H
+        v_in_ptr:  [N] fp32 membrane before step 0, read only if HAS_V_IN (else at rest)
+        v_out_ptr: [N] fp32 membrane after step T-1, written only if STORE_V_OUT
+        For a soft reset v_reset is passed as 0.0 and HARD_RESET is False.
+        """
+        offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        mask = offsets < n_neurons
+        if HAS_V_IN:
+            v = tl.load(v_in_ptr + offsets, mask=mask, other=0.0)
+        else:
+            v = tl.zeros([BLOCK], dtype=tl.float32) + v_reset
+        x_ptrs = x_ptr + offsets
+        spike_ptrs = spike_ptr + offsets
+        h_ptrs = h_ptr + offsets
+        for _ in range(n_steps):
+            x = tl.load(x_ptrs, mask=mask, other=0.0).to(tl.float32)
+            h = _charge(v, x, tau, v_reset, DECAY_INPUT)
+            spike, v = _fire_and_reset(h, v_threshold, v_reset, HARD_RESET)
+            tl.store(spike_ptrs, spike.to(spike_ptr.dtype.element_ty), mask=mask)
+            if SAVE_H:
+                tl.store(h_ptrs, h, mask=mask)
+            x_ptrs += n_neurons
+            spike_ptrs += n_neurons
+            h_ptrs += n_neurons
+        if STORE_V_OUT:
+            tl.store(v_out_ptr + offsets, v, mask=mask)
+
+    @triton.jit
+    def _lif_bwd_kernel(grad_spike_ptr, saved_ptr, v_in_ptr, grad_x_ptr, grad_v_out_ptr,
+                        grad_v_in_ptr, n_neurons, n_steps, tau, v_threshold, v_reset, alpha,
+                        DECAY_INPUT: tl.constexpr, HARD_RESET: tl.constexpr,
+                        DETACH_RESET: tl.constexpr, SURROGATE: tl.constexpr,
+                        RECOMPUTE: tl.constexpr, STEPS_PADDED: tl.constexpr,
+                        HAS_STATE: tl.constexpr, BLOCK: tl.constexpr):
+        """All T steps of the LIF backward for BLOCK neurons, in reverse time.
+
+        grad_spike_ptr: [T, N] any float dtype, dL/ds, contiguous
+        saved_ptr:      RECOMPUTE: [T, N] the input x (fp32/fp16/bf16); the charged membrane
+                        h is recomputed into a [STEPS_PADDED, BLOCK] register tile first.
+                        Otherwise: [T, N] fp32 h saved by the forward (long sequences).
+        v_in_ptr:       [N] fp32 membrane before step 0, read only if HAS_STATE
+        grad_x_ptr:     [T, N] dtype of x, output dL/dx
+        grad_v_out_ptr: [N] fp32 dL/dv after the last step, read only if HAS_STATE
+        grad_v_in_ptr:  [N] fp32 output dL/dv before step 0, written only if HAS_STATE
+        """
+        offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        mask = offsets < n_neurons
+        if RECOMPUTE:
+            steps = tl.arange(0, STEPS_PADDED)[:, None]
+            h_tile = tl.zeros([STEPS_PADDED, BLOCK], dtype=tl.float32)
+            if HAS_STATE:
+                v = tl.load(v_in_ptr + offsets, mask=mask, other=0.0)
+            else:
+                v = tl.zeros([BLOCK], dtype=tl.float32) + v_reset
+            x_ptrs = saved_ptr + offsets
+            for t in range(n_steps):
+                x = tl.load(x_ptrs, mask=mask, other=0.0).to(tl.float32)
+                h = _charge(v, x, tau, v_reset, DECAY_INPUT)
+                _, v = _fire_and_reset(h, v_threshold, v_reset, HARD_RESET)
+                h_tile = tl.where(steps == t, h[None, :], h_tile)
+                x_ptrs += n_neurons
+        if HAS_STATE:
+            grad_v = tl.load(grad_v_out_ptr + offsets, mask=mask, other=0.0)
+        else:
+            grad_v = tl.zeros([BLOCK], dtype=tl.float32)
+        # dh/dx: 1/tau when the input decays, 1 otherwise; dh[t]/dv[t-1] = 1 - 1/tau both ways
+        if DECAY_INPUT:
+            dh_dx = 1.0 / tau
+        else:
+            dh_dx = 1.0
+        dh_dv = 1.0 - 1.0 / tau
+        last = (n_steps - 1) * n_neurons
+        grad_spike_ptrs = grad_spike_ptr + last + offsets
+        h_ptrs = saved_ptr + last + offsets
+        grad_x_ptrs = grad_x_ptr + last + offsets
+        for step in range(n_steps):
+            if RECOMPUTE:
+                h = tl.sum(tl.where(steps == n_steps - 1 - step, h_tile, 0.0), axis=0)
+            else:
+                h = tl.load(h_ptrs, mask=mask, other=0.0)
+            grad_spike = tl.load(grad_spike_ptrs, mask=mask, other=0.0).to(tl.float32)
+            spike = (h >= v_threshold).to(tl.float32)
+            ds_dh = _surrogate_grad(h - v_threshold, alpha, SURROGATE)
+            if HARD_RESET:
+                # v = h (1 - s) + v_reset s  ->  dv/dh = 1 - s [+ (v_reset - h) ds/dh]
+                dv_dh = 1.0 - spike
+                if not DETACH_RESET:
+                    dv_dh += (v_reset - h) * ds_dh
+            else:
+                # v = h - v_threshold s  ->  dv/dh = 1 [- v_threshold ds/dh]
+                dv_dh = tl.zeros([BLOCK], dtype=tl.float32) + 1.0
+                if not DETACH_RESET:
+                    dv_dh -= v_threshold * ds_dh
+            grad_h = grad_spike * ds_dh + grad_v * dv_dh
+            tl.store(grad_x_ptrs, (grad_h * dh_dx).to(grad_x_ptr.dtype.element_ty), mask=mask)
+            grad_v = grad_h * dh_dv
+            grad_spike_ptrs -= n_neurons
+            h_ptrs -= n_neurons
+            grad_x_ptrs -= n_neurons
+        if HAS_STATE:
+            tl.store(grad_v_in_ptr + offsets, grad_v, mask=mask)
+
+
+# Up to this many steps the backward recomputes h from x in registers, so that the forward
+# saves nothing new (x is kept by reference); longer sequences save h in fp32 instead.
+MAX_RECOMPUTE_STEPS = 32
+
+
+def _saves_h(n_steps: int, needs_grad: bool) -> bool:
+    return needs_grad and n_steps > MAX_RECOMPUTE_STEPS
+
+
+def _require_triton():
+    if triton is None:
+        raise RuntimeError(
+            "the Triton LIF backend needs the 'triton' package (Linux); install it, or use "
+            "backend='torch' (reference) or backend='auto'")
+
+
+def _as_time_major(tensor: Tensor) -> Tensor:
+    """A contiguous [T, N] view (a copy only for non-contiguous input)."""
+    return tensor.contiguous().view(tensor.shape[0], -1)
+
+
+def _empty(like: Tensor) -> Tensor:
+    return like.new_empty((0,), dtype=torch.float32)
+
+
+def _forward_triton(x, v_in, tau, v_threshold, v_reset, decay_input, needs_grad):
+    _require_triton()
+    x2d = _as_time_major(x)
+    n_steps, n_neurons = x2d.shape
+    save_h = _saves_h(n_steps, needs_grad)
+    spikes = torch.empty_like(x2d)
+    h = x.new_empty(x.shape, dtype=torch.float32) if save_h else _empty(x)
+    v_out = x.new_empty(x.shape[1:], dtype=torch.float32) if v_in is not None else _empty(x)
+    if n_neurons and n_steps:
+        _lif_fwd_kernel[(triton.cdiv(n_neurons, BLOCK),)](
+            x2d, spikes, h, v_in.contiguous() if v_in is not None else v_out, v_out,
+            n_neurons, n_steps, tau, v_threshold, 0.0 if v_reset is None else v_reset,
+            DECAY_INPUT=decay_input, HARD_RESET=v_reset is not None, SAVE_H=save_h,
+            HAS_V_IN=v_in is not None, STORE_V_OUT=v_in is not None, BLOCK=BLOCK)
+    return spikes.view(x.shape), h, v_out
+
+
+def _backward_triton(grad_spikes, saved, v_in, grad_v_out, x_dtype, recompute, tau, v_threshold,
+                     v_reset, decay_input, surrogate, alpha, detach_reset):
+    _require_triton()
+    grad2d = _as_time_major(grad_spikes)
+    n_steps, n_neurons = grad2d.shape
+    has_state = v_in is not None
+    steps_padded = triton.next_power_of_2(n_steps) if recompute else 1
+    block = max(16, min(BLOCK, 4096 // steps_padded))
+    grad_x = grad2d.new_empty((n_steps, n_neurons), dtype=x_dtype)
+    grad_v_in = grad2d.new_empty(grad_spikes.shape[1:], dtype=torch.float32) if has_state else None
+    if n_neurons and n_steps:
+        _lif_bwd_kernel[(triton.cdiv(n_neurons, block),)](
+            grad2d, _as_time_major(saved), v_in.contiguous() if has_state else grad_x,
+            grad_x, grad_v_out.contiguous() if has_state else grad_x,
+            grad_v_in if has_state else grad_x, n_neurons, n_steps, tau, v_threshold,
+            0.0 if v_reset is None else v_reset, alpha,
+            DECAY_INPUT=decay_input, HARD_RESET=v_reset is not None, DETACH_RESET=detach_reset,
+            SURROGATE=surrogate, RECOMPUTE=recompute, STEPS_PADDED=steps_padded,
+            HAS_STATE=has_state, BLOCK=block)
+    return grad_x.view(grad_spikes.shape), grad_v_in
+
+
+# ----------------------------------------------------------------------------- torch (CPU)
+# The same two kernels written with torch ops, for devices Triton does not compile for. Like
+# the kernels they loop over time without an autograd graph and keep one fp32 tensor (h). On
+# the CPU "auto" runs them through torch.compile, which fuses the unrolled time loop into one
+# C++ loop per pass; SNNZOO_COMPILE_CPU=0 keeps them eager.
+
+
+def _run_neuron_torch(x, v_in, tau: float, v_threshold: float, v_reset: Optional[float],
+                      decay_input: bool, keep_h: bool):
+    """(spikes, list of T h tensors or None, final v) by the update rule of the module
+    docstring. h stays a list: stacked, inductor would write it out instead of fusing."""
+    reset_value = 0.0 if v_reset is None else v_reset
+    if v_in is None:
+        v = torch.full(x.shape[1:], reset_value, device=x.device, dtype=torch.float32)
+    else:
+        v = v_in.to(torch.float32, copy=True)
+    spikes, charged = [], []
+    for t in range(x.shape[0]):
+        x_t = x[t].to(torch.float32)
+        if decay_input:
+            h = v + (x_t - (v - reset_value)) / tau
+        else:
+            h = v - (v - reset_value) / tau + x_t
+        fired = h >= v_threshold
+        if v_reset is None:
+            v = torch.where(fired, h - v_threshold, h)
+        else:
+            v = torch.where(fired, reset_value, h)
+        spikes.append(fired.to(x.dtype))
+        charged.append(h)
+    return torch.stack(spikes), charged if keep_h else None, v
+
+
+def _forward_torch(x, v_in, tau: float, v_threshold: float, v_reset: Optional[float],
+                   decay_input: bool, needs_grad: bool):
+    save_h = _saves_h(x.shape[0], needs_grad)
+    spikes, h, v = _run_neuron_torch(x, v_in, tau, v_threshold, v_reset, decay_input, save_h)
+    return spikes, torch.stack(h) if save_h else _empty(x), v if v_in is not None else _empty(x)
+
+
+def _surrogate_grad_torch(u, alpha: float, surrogate: int):
+    if surrogate == SURROGATES["atan"]:
+        z = u * (math.pi / 2 * alpha)
+        return (alpha / 2) / (1.0 + z * z)
+    sig = torch.sigmoid(u * alpha)
+    return alpha * sig * (1.0 - sig)
+
+
+def _backward_torch(grad_spikes, saved, v_in, grad_v_out, x_dtype: torch.dtype,
+                    recompute: bool, tau: float, v_threshold: float, v_reset: Optional[float],
+                    decay_input: bool, surrogate: int, alpha: float, detach_reset: bool):
+    if recompute:
+        _, h, _ = _run_neuron_torch(saved, v_in, tau, v_threshold, v_reset, decay_input, True)
+    else:
+        h = saved
+    dh_dx = 1.0 / tau if decay_input else 1.0
+    dh_dv = 1.0 - 1.0 / tau
+    grad_v = (grad_v_out.to(torch.float32) if grad_v_out is not None
+              else torch.zeros(grad_spikes.shape[1:], device=grad_spikes.device,
+                               dtype=torch.float32))
+    grad_x = []
+    for t in range(len(h) - 1, -1, -1):
+        h_t = h[t]
+        ds_dh = _surrogate_grad_torch(h_t - v_threshold, alpha, surrogate)
+        if v_reset is not None:
+            dv_dh = (h_t < v_threshold).to(torch.float32)
+            if not detach_reset:
+                dv_dh = dv_dh + (v_reset - h_t) * ds_dh
+        elif detach_reset:
+            dv_dh = torch.ones_like(h_t)
+        else:
+            dv_dh = 1.0 - v_threshold * ds_dh
+        grad_h = grad_spikes[t].to(torch.float32) * ds_dh + grad_v * dv_dh
+        grad_x.append((grad_h * dh_dx).to(x_dtype))
+        grad_v = grad_h * dh_dv
+    grad_x.reverse()
+    return torch.stack(grad_x), grad_v if v_in is not None else None
+
+
+_compile_failure: Optional[str] = None
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(function):
+    return torch.compile(function, dynamic=True)
+
+
+def _run_compiled(function, *args):
+    """function compiled with torch.compile; eager where compiling is off or has failed."""
+    global _compile_failure
+    if _compile_failure is None and os.environ.get("SNNZOO_COMPILE_CPU", "1") != "0":
+        try:
+            with torch._dynamo.config.patch(recompile_limit=64):
+                return _compiled(function)(*args)
+        except Exception as error:  # no C++ compiler, an unsupported torch build, ...
+            _compile_failure = f"{type(error).__name__}: {error}"
+            warnings.warn(f"snnzoo: compiling the CPU LIF path failed ({_compile_failure}); "
+                          f"running it eagerly from now on. Set SNNZOO_COMPILE_CPU=0 to skip "
+                          f"the attempt.", RuntimeWarning, stacklevel=2)
+    return function(*args)
+
+
+def _forward_compiled(*args):
+    return _run_compiled(_forward_torch, *args)
+
+
+def _backward_compiled(*args):
+    return _run_compiled(_backward_torch, *args)
+
+
+# ----------------------------------------------------------------------------- custom ops
+
+_IMPLEMENTATIONS = {
+    "triton": (_forward_triton, _backward_triton),
+    "torch": (_forward_torch, _backward_torch),
+    "compiled": (_forward_compiled, _backward_compiled),
+}
+
+
+@torch.library.custom_op("snnzoo::lif_forward", mutates_args=())
+def _lif_forward_op(x: Tensor, v_in: Optional[Tensor], tau: float, v_threshold: float,
+                    v_reset: Optional[float], decay_input: bool, surrogate: int, alpha: float,
+                    detach_reset: bool, needs_grad: bool, implementation: str
+                    ) -> tuple[Tensor, Tensor, Tensor]:
+    """(spikes [T, ...] in x.dtype, h [T, ...] fp32 when a long sequence needs it for the
+    backward else empty, v after the last step fp32 when v_in is given else empty).
+    surrogate, alpha and detach_reset only reach the backward, through the saved context."""
+    forward, _ = _IMPLEMENTATIONS[implementation]
+    return forward(x, v_in, tau, v_threshold, v_reset, decay_input, needs_grad)
+
+
+@_lif_forward_op.register_fake
+def _(x, v_in, tau, v_threshold, v_reset, decay_input, surrogate, alpha, detach_reset,
+      needs_grad, implementation):
+    h = x.new_empty(x.shape if _saves_h(x.shape[0], needs_grad) else (0,), dtype=torch.float32)
+    v_out = x.new_empty(x.shape[1:] if v_in is not None else (0,), dtype=torch.float32)
+    return torch.empty_like(x), h, v_out
+
+
+@torch.library.custom_op("snnzoo::lif_backward", mutates_args=())
+def _lif_backward_op(grad_spikes: Tensor, saved: Tensor, v_in: Optional[Tensor],
+                     grad_v_out: Optional[Tensor], x_dtype: torch.dtype, recompute: bool,
+                     tau: float, v_threshold: float, v_reset: Optional[float],
+                     decay_input: bool, surrogate: int, alpha: float, detach_reset: bool,
+                     implementation: str) -> tuple[Tensor, Tensor]:
+    """(dL/dx [T, ...] in x_dtype, dL/dv_in fp32 when v_in is given else empty).
+    saved is x when recompute (h is recomputed from it), else the fp32 h of the forward."""
+    _, backward = _IMPLEMENTATIONS[implementation]
+    grad_x, grad_v_in = backward(grad_spikes, saved, v_in, grad_v_out, x_dtype, recompute, tau,
+                                 v_threshold, v_reset, decay_input, surrogate, alpha, detach_reset)
+    return grad_x, grad_v_in if grad_v_in is not None else _empty(saved)
+
+
+@_lif_backward_op.register_fake
+def _(grad_spikes, saved, v_in, grad_v_out, x_dtype, recompute, tau, v_threshold, v_reset,
+      decay_input, surrogate, alpha, detach_reset, implementation):
+    grad_v_in = saved.new_empty(saved.shape[1:] if v_in is not None else (0,), dtype=torch.float32)
+    return saved.new_empty(saved.shape, dtype=x_dtype), grad_v_in
+
+
+def _setup_context(ctx, inputs, output):
+    x, v_in, *constants, needs_grad, implementation = inputs
+    ctx.needs_grad = needs_grad
+    if not needs_grad:
+        return
+    ctx.recompute = not _saves_h(x.shape[0], needs_grad)
+    ctx.has_state = v_in is not None
+    # Recomputing saves x itself (no new memory); long sequences save the fp32 h instead.
+    ctx.save_for_backward(x if ctx.recompute else output[1], v_in)
+    ctx.x_dtype = x.dtype
+    ctx.constants = (*constants, implementation)
+
+
+def _backward(ctx, grad_spikes, grad_h, grad_v_out):
+    if not ctx.needs_grad:
+        raise RuntimeError(
+            "this LIF forward ran without keeping what its backward needs (no input required "
+            "grad when it ran); run it again with requires_grad inputs under torch.enable_grad()")
+    saved, v_in = ctx.saved_tensors
+    grad_x, grad_v_in = _lif_backward_op(grad_spikes, saved, v_in,
+                                         grad_v_out if ctx.has_state else None, ctx.x_dtype,
+                                         ctx.recompute, *ctx.constants)
+    return (grad_x, grad_v_in if ctx.has_state else None) + (None,) * 9
+
+
+_lif_forward_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+def _smooth_spike(u, alpha: float, surrogate: str):
+    """The smooth function whose derivative is the surrogate gradient."""
+    if surrogate == "atan":
+        return torch.atan(math.pi / 2 * alpha * u) / math.pi + 0.5
+    return torch.sigmoid(alpha * u)
+
+
+class _SurrogateSpike(torch.autograd.Function):
+    """Heaviside forward (or the smooth function, for finite-difference checks), surrogate
+    derivative backward: the spike of the autograd reference."""
+
+    @staticmethod
+    def forward(ctx, u, alpha, surrogate, smooth):
+        ctx.save_for_backward(u)
+        ctx.alpha, ctx.surrogate = alpha, surrogate
+        return _smooth_spike(u, alpha, surrogate) if smooth else (u >= 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spike):
+        (u,) = ctx.saved_tensors
+        alpha = ctx.alpha
+        if ctx.surrogate == "atan":
+            grad = alpha / 2 / (1 + (math.pi / 2 * alpha * u) ** 2)
+        else:
+            sig = torch.sigmoid(alpha * u)
+            grad = alpha * sig * (1 - sig)
+        return grad_spike * grad, None, None, None
+
+
+def _reference_step(x, v, params: LIFParams, smooth: bool = False):
+    """One timestep of the neuron exactly as the module docstring writes it, with autograd."""
+    reset_value = 0.0 if params.v_reset is None else params.v_reset
+    x = x.to(torch.promote_types(x.dtype, torch.float32))
+    if params.decay_input:
+        h = v + (x - (v - reset_value)) / params.tau
+    else:
+        h = v - (v - reset_value) / params.tau + x
+    spike = _SurrogateSpike.apply(h - params.v_threshold, params.alpha, params.surrogate, smooth)
+    spike_in_reset = spike.detach() if params.detach_reset else spike
+    if params.v_reset is not None:
+        v = h * (1.0 - spike_in_reset) + reset_value * spike_in_reset
+    else:
+        v = h - params.v_threshold * spike_in_reset
+    return spike, v
+
+
+def lif_step_reference(x: Tensor, v: Optional[Tensor], params: LIFParams):
+    """One stateful step: returns (spikes in x.dtype, v fp32). v=None starts from rest."""
+    if v is None:
+        v = torch.full(x.shape, 0.0 if params.v_reset is None else params.v_reset,
+                       device=x.device, dtype=torch.float32)
+    spike, v = _reference_step(x, v, params)
+    return spike.to(x.dtype), v
+
+
+def lif_multistep_reference(x: Tensor, params: LIFParams, smooth: bool = False) -> Tensor:
+    """The plain per-timestep PyTorch loop with an autograd surrogate (SpikingJelly's torch
+    path, and how the SNASNet authors' code runs). x: [T, ...] -> spikes [T, ...].
+
+    smooth=True replaces the Heaviside step by the smooth function whose derivative the
+    surrogate is, so that finite differences can check the backward formula (float64 ok)."""
+    _check_time_major(x, allow_float64=smooth)
+    v = torch.full(x.shape[1:], 0.0 if params.v_reset is None else params.v_reset,
+                   device=x.device, dtype=torch.promote_types(x.dtype, torch.float32))
+    spikes = []
+    for x_t in x:
+        spike, v = _reference_step(x_t, v, params, smooth)
+        spikes.append(spike.to(x.dtype))
+    return torch.stack(spikes)
+
+
+# ----------------------------------------------------------------------------- functional API
+
+
+def _check_time_major(x, allow_float64=False):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ValueError(
+            f"multi-step LIF expects a time-major input [T, ...] with at least 2 dimensions, got "
+            f"shape {tuple(x.shape)}; add the time dimension (x.unsqueeze(0) for one step) or "
+            f"use LIF.step for single-step input")
+    supported = (torch.float32, torch.float16, torch.bfloat16) + ((torch.float64,) if allow_float64 else ())
+    if x.dtype not in supported:
+        raise ValueError(f"LIF input dtype {x.dtype} is unsupported; use float32, float16 or bfloat16")
+
+
+def _check_backend(backend):
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is unknown; choose one of {list(BACKENDS)}")
+
+
+def _implementation(backend: str, x: Tensor) -> str:
+    """The custom-op implementation behind a backend: Triton on CUDA, torch ops elsewhere."""
+    if backend == "auto":
+        return "triton" if x.is_cuda and triton is not None else "compiled"
+    return "triton"
+
+
+def _needs_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def lif_multistep(x: Tensor, params: Optional[LIFParams] = None, backend: str = "auto") -> Tensor:
+    """Spikes [T, ...] of a LIF neuron driven by x [T, ...], starting from rest.
+
+    backend: "triton" (the fused kernels), "torch" (the per-timestep autograd reference), or
+    "auto" (Triton for CUDA tensors, the torch implementation of the kernels otherwise).
+    """
+    params = params or LIFParams()
+    _check_backend(backend)
+    _check_time_major(x)
+    if backend == "torch":
+        return lif_multistep_reference(x, params)
+    spikes, _, _ = _lif_forward_op(x, None, *params.as_op_args(), _needs_grad(x),
+                                   _implementation(backend, x))
+    return spikes
+
+
+def lif_step(x: Tensor, v: Optional[Tensor], params: Optional[LIFParams] = None,
+             backend: str = "auto") -> tuple[Tensor, Tensor]:
+    """One stateful step: x [...] and membrane v [...] fp32 (None: at rest) -> (spikes, new v).
+    Gradients flow through v, so T calls equal one multi-step call, values and gradients."""
+    params = params or LIFParams()
+    _check_backend(backend)
+    if backend == "torch":
+        return lif_step_reference(x, v, params)
+    if v is None:
+        v = torch.full(x.shape, 0.0 if params.v_reset is None else params.v_reset,
+                       device=x.device, dtype=torch.float32)
+    elif v.shape != x.shape:
+        raise ValueError(f"membrane shape {tuple(v.shape)} does not match input shape "
+                         f"{tuple(x.shape)}; call reset() before feeding a new shape")
+    spikes, _, v_next = _lif_forward_op(x.unsqueeze(0), v, *params.as_op_args(),
+                                        _needs_grad(x, v), _implementation(backend, x))
+    return spikes[0], v_next

@@ -1,0 +1,5 @@
+"""Spiking layers."""
+
+from .lif import LIF
+
+__all__ = ["LIF"]

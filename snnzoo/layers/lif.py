@@ -1,0 +1,58 @@
+"""The LIF neuron as a module: multi-step calls for whole sequences, ``step`` for recurrences."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from snnzoo.kernels.lif import BACKENDS, LIFParams, lif_multistep, lif_step
+
+__all__ = ["LIF"]
+
+
+class LIF(nn.Module):
+    """Leaky integrate-and-fire neuron, SpikingJelly ``LIFNode`` semantics.
+
+    ``lif(x_seq)`` maps [T, ...] input current to [T, ...] spikes, starting from rest on every
+    call. ``lif.step(x_t)`` advances a stored membrane by one step (for recurrent cells);
+    ``lif.reset()`` returns it to rest.
+
+    backend: "auto" (Triton for CUDA tensors, the torch implementation of the same kernels on
+    the CPU), "triton" (the fused kernels everywhere; on the CPU only under
+    TRITON_INTERPRET=1), or "torch" (the per-timestep autograd reference).
+    """
+
+    def __init__(self, tau: float = 4.0 / 3.0, v_threshold: float = 1.0,
+                 v_reset: Optional[float] = 0.0, surrogate: str = "atan",
+                 alpha: Optional[float] = None, detach_reset: bool = True,
+                 decay_input: bool = True, backend: str = "auto"):
+        super().__init__()
+        self.params = LIFParams(tau, v_threshold, v_reset, surrogate, alpha, detach_reset,
+                                decay_input)
+        self.backend = backend
+        self.v: Optional[Tensor] = None
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str):
+        if value not in BACKENDS:
+            raise ValueError(f"backend={value!r} is unknown; choose one of {list(BACKENDS)}")
+        self._backend = value
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        return lif_multistep(x_seq, self.params, self.backend)
+
+    def step(self, x: Tensor) -> Tensor:
+        spikes, self.v = lif_step(x, self.v, self.params, self.backend)
+        return spikes
+
+    def reset(self) -> None:
+        self.v = None
+
+    def extra_repr(self) -> str:
+        return f"{self.params!r}, backend={self.backend!r}"

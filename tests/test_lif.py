@@ -1,0 +1,208 @@
+"""The LIF neuron: Triton kernels and the CPU path against the autograd reference, the
+reference against hand-computed values and finite differences, step against multi-step."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from conftest import assert_close, assert_equal
+from snnzoo.kernels import LIFParams, lif_multistep, lif_multistep_reference, lif_step
+from snnzoo.layers import LIF
+
+TOLERANCES = {torch.float32: (1e-5, 1e-5), torch.float16: (2e-3, 2e-3), torch.bfloat16: (2e-2, 2e-2)}
+NEURON_CONFIGS = [
+    dict(v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset, surrogate=surrogate)
+    for v_reset, decay_input, detach_reset, surrogate in itertools.product(
+        (0.0, None), (True, False), (True, False), ("atan", "sigmoid"))
+]
+
+
+def _config_id(config):
+    return "-".join(f"{key}={value}" for key, value in config.items())
+
+
+def _drive(shape, dtype, device, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=generator) * 1.5 + 0.4
+    grad = torch.randn(shape, generator=generator)
+    return x.to(device, dtype), grad.to(device, dtype)
+
+
+def _spikes_and_grad(x, grad_spikes, params, backend):
+    x = x.detach().requires_grad_()
+    spikes = lif_multistep(x, params, backend)
+    (grad_x,) = torch.autograd.grad(spikes, x, grad_spikes)
+    return spikes, grad_x
+
+
+def _compare_with_reference(x, grad_spikes, params, backend):
+    spikes, grad_x = _spikes_and_grad(x, grad_spikes, params, backend)
+    ref_spikes, ref_grad_x = _spikes_and_grad(x, grad_spikes, params, "torch")
+    assert spikes.dtype == x.dtype and grad_x.dtype == x.dtype
+    assert_equal(spikes, ref_spikes, f"{backend} spikes")
+    atol, rtol = TOLERANCES[x.dtype]
+    assert_close(grad_x, ref_grad_x, atol, rtol, f"{backend} dL/dx")
+    assert 0.02 < spikes.float().mean() < 0.9, "the drive should make some but not all neurons fire"
+
+
+@pytest.mark.parametrize("config", NEURON_CONFIGS, ids=_config_id)
+@pytest.mark.parametrize("steps", [1, 2, 5, 8])
+@pytest.mark.parametrize("dtype", list(TOLERANCES), ids=str)
+def test_triton_matches_reference(config, steps, dtype, device):
+    x, grad_spikes = _drive((steps, 3, 347), dtype, device)
+    _compare_with_reference(x, grad_spikes, LIFParams(**config), "triton")
+
+
+@pytest.mark.parametrize("shape", [(5, 1), (5, 1030), (2, 3, 5, 7, 11), (1, 2049)])
+def test_triton_odd_sizes(shape, device):
+    x, grad_spikes = _drive(shape, torch.float32, device)
+    _compare_with_reference(x, grad_spikes, LIFParams(), "triton")
+
+
+@pytest.mark.parametrize("backend", ["triton", "auto"])
+def test_non_contiguous_input(backend, device):
+    x, grad_spikes = _drive((7, 40, 5), torch.float32, device)
+    x = x.transpose(1, 2)  # [T, 5, 40], not contiguous
+    assert not x.is_contiguous()
+    _compare_with_reference(x, grad_spikes.transpose(1, 2), LIFParams(), backend)
+
+
+@pytest.mark.parametrize("config", NEURON_CONFIGS, ids=_config_id)
+@pytest.mark.parametrize("dtype", list(TOLERANCES), ids=str)
+def test_eager_cpu_path_matches_reference(config, dtype, monkeypatch):
+    monkeypatch.setenv("SNNZOO_COMPILE_CPU", "0")
+    x, grad_spikes = _drive((5, 3, 347), dtype, "cpu")
+    _compare_with_reference(x, grad_spikes, LIFParams(**config), "auto")
+
+
+@pytest.mark.parametrize("steps", [1, 5])
+def test_compiled_cpu_path_matches_reference(steps):
+    x, grad_spikes = _drive((steps, 4, 99), torch.float32, "cpu")
+    _compare_with_reference(x, grad_spikes, LIFParams(), "auto")
+    _compare_with_reference(x, grad_spikes, LIFParams(v_reset=None, detach_reset=False), "auto")
+
+
+def test_reference_hand_computed():
+    # tau=2, threshold 1, hard reset to 0, atan with alpha=2: surrogate'(u) = 1 / (1 + (pi u)^2)
+    params = LIFParams(tau=2.0, v_threshold=1.0, v_reset=0.0, surrogate="atan", alpha=2.0)
+    x = torch.tensor([[1.5], [1.5], [0.4]], requires_grad=True)
+    spikes = lif_multistep_reference(x, params)
+    # h0 = 0.75 (no spike, v0 = 0.75); h1 = 0.75 + (1.5 - 0.75)/2 = 1.125 (spike, v1 = 0);
+    # h2 = 0.4/2 = 0.2 (no spike)
+    assert spikes.flatten().tolist() == [0.0, 1.0, 0.0]
+    spikes.sum().backward()
+    surrogate = lambda u: 1.0 / (1.0 + (math.pi * u) ** 2)  # noqa: E731
+    grad_h2 = surrogate(0.2 - 1)
+    grad_h1 = surrogate(1.125 - 1)  # dv1/dh1 = 1 - s1 = 0 cuts h2's path (detached reset)
+    grad_h0 = surrogate(0.75 - 1) + grad_h1 * (1 - 1 / 2) * 1.0  # dh1/dv0 = 1 - 1/tau, dv0/dh0 = 1
+    expected = torch.tensor([[grad_h0 / 2], [grad_h1 / 2], [grad_h2 / 2]])
+    assert_close(x.grad, expected, 1e-6, 1e-6, "hand-computed dL/dx")
+
+    soft = LIFParams(tau=2.0, v_threshold=1.0, v_reset=None)
+    # soft reset: v1 = 1.125 - 1 = 0.125, h2 = 0.125 + (0.4 - 0.125)/2 = 0.2625 (no spike)
+    assert lif_multistep_reference(x.detach(), soft).flatten().tolist() == [0.0, 1.0, 0.0]
+    no_decay = LIFParams(tau=2.0, decay_input=False)
+    # h0 = 0 - 0 + 1.5 = 1.5 spike; h1 = 1.5 spike; h2 = 0.4 no spike
+    assert lif_multistep_reference(x.detach(), no_decay).flatten().tolist() == [1.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("surrogate", ["atan", "sigmoid"])
+@pytest.mark.parametrize("v_reset", [0.0, None])
+@pytest.mark.parametrize("decay_input", [True, False])
+def test_reference_surrogate_matches_finite_differences(surrogate, v_reset, decay_input):
+    # Replacing the step by the smooth function the surrogate differentiates makes the whole
+    # neuron smooth; its backward (the surrogate formula, the reset's derivative) must then
+    # agree with finite differences. Detached resets are not the true derivative: off here.
+    params = LIFParams(surrogate=surrogate, v_reset=v_reset, decay_input=decay_input,
+                       detach_reset=False)
+    x = torch.randn(4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) + 0.8
+    x.requires_grad_()
+    assert torch.autograd.gradcheck(lambda inp: lif_multistep_reference(inp, params, smooth=True),
+                                    (x,), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["triton", "auto", "torch"])
+@pytest.mark.parametrize("v_reset", [0.0, None])
+def test_step_equals_multistep(backend, v_reset, device):
+    x, grad_spikes = _drive((5, 2, 37), torch.float32, device)
+    x.requires_grad_()
+    lif = LIF(v_reset=v_reset, detach_reset=False, backend=backend)
+    stepped = torch.stack([lif.step(x_t) for x_t in x])
+    (grad_stepped,) = torch.autograd.grad(stepped, x, grad_spikes)
+    lif.reset()
+    assert lif.v is None
+    whole = lif(x)
+    (grad_whole,) = torch.autograd.grad(whole, x, grad_spikes)
+    assert_equal(stepped, whole, "step vs multi-step spikes")
+    assert_close(grad_stepped, grad_whole, 1e-5, 1e-5, "step vs multi-step dL/dx")
+
+
+def _saved_bytes(run):
+    """Bytes of the tensors autograd keeps for the backward of run()."""
+    storages = {}
+
+    def pack(tensor):
+        storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        run()
+    return storages
+
+
+@pytest.mark.parametrize("backend", ["triton", "auto"])
+def test_forward_saves_only_its_input(backend):
+    x = torch.randn(5, 300, requires_grad=True)
+    saved = _saved_bytes(lambda: lif_multistep(x, LIFParams(), backend))
+    assert saved == {x.untyped_storage().data_ptr(): x.untyped_storage().nbytes()}
+    with torch.no_grad():
+        assert _saved_bytes(lambda: lif_multistep(x, LIFParams(), backend)) == {}
+    assert _saved_bytes(lambda: lif_multistep(x.detach(), LIFParams(), backend)) == {}
+
+
+@pytest.mark.parametrize("backend", ["triton", "auto"])
+def test_long_sequence_saves_one_fp32_membrane(backend, device):
+    from snnzoo.kernels.lif import MAX_RECOMPUTE_STEPS
+    x, grad_spikes = _drive((MAX_RECOMPUTE_STEPS + 3, 2, 30), torch.bfloat16, device)
+    x.requires_grad_()
+    saved = _saved_bytes(lambda: lif_multistep(x, LIFParams(), backend))
+    assert list(saved.values()) == [x.numel() * 4]
+    _compare_with_reference(x.detach(), grad_spikes, LIFParams(detach_reset=False), backend)
+
+
+def test_multistep_starts_from_rest_each_call():
+    lif = LIF(backend="auto")
+    x = torch.full((3, 4), 0.9)
+    assert_equal(lif(x), lif(x), "two calls on the same input")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(tau=1.0), "tau=1.0"),
+    (dict(tau=0.5), "tau=0.5"),
+    (dict(surrogate="relu"), "surrogate='relu'"),
+    (dict(backend="cuda"), "backend='cuda'"),
+    (dict(alpha=-1.0), "alpha=-1.0"),
+])
+def test_invalid_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        LIF(**kwargs)
+
+
+def test_input_without_time_dimension():
+    with pytest.raises(ValueError, match=r"time-major input \[T, \.\.\.\]"):
+        LIF()(torch.randn(7))
+    with pytest.raises(ValueError, match="dtype"):
+        LIF()(torch.ones(3, 4, dtype=torch.int64))
+
+
+def test_torch_compile_traces_without_graph_breaks():
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), LIF(backend="triton"), torch.nn.Linear(8, 2))
+    x = torch.randn(4, 3, 6)
+    expected = model(x)
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    out = compiled(x)
+    assert_close(out, expected, 1e-6, 1e-6, "compiled output")
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
