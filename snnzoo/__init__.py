@@ -1,3 +1,7 @@
 """snnzoo: searched, trained, fast spiking neural networks, shared the way timm models are."""
 
 __version__ = "0.1.0"
+
+from .models import create_model, list_models, list_pretrained  # noqa: E402
+
+__all__ = ["create_model", "list_models", "list_pretrained", "__version__"]

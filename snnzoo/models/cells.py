@@ -1,0 +1,183 @@
+"""Building blocks of SNASNet that run on time-major sequences [T, B, C, H, W].
+
+Stateless layers fold time into the batch. BatchNorm normalises each timestep with its own
+batch statistics in training (as the authors' per-timestep network does, running statistics
+updated once per step) and all steps at once in eval. Cells with temporal feedback run step
+by step; everything else runs all T steps in one call, where the fused LIF kernel pays.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from snnzoo.layers import LIF
+
+from .genotype import NUM_NODES, Genotype
+
+__all__ = ["SeqConv2d", "SeqBatchNorm2d", "SeqAvgPool2d", "SharedDropout", "SpikingConvBN",
+           "SNASCell", "make_edge"]
+
+
+def _fold_time(module_forward, x: Tensor) -> Tensor:
+    if x.dim() != 5:
+        return module_forward(x)
+    steps, batch = x.shape[:2]
+    out = module_forward(x.reshape(steps * batch, *x.shape[2:]))
+    return out.view(steps, batch, *out.shape[1:])
+
+
+class SeqConv2d(nn.Conv2d):
+    def forward(self, x: Tensor) -> Tensor:
+        return _fold_time(super().forward, x)
+
+
+class SeqAvgPool2d(nn.AvgPool2d):
+    def forward(self, x: Tensor) -> Tensor:
+        return _fold_time(super().forward, x)
+
+
+class SeqBatchNorm2d(nn.BatchNorm2d):
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 5 and self.training:
+            return torch.stack([super(SeqBatchNorm2d, self).forward(x_t) for x_t in x])
+        return _fold_time(super().forward, x)
+
+
+class SharedDropout(nn.Module):
+    """Dropout whose mask is drawn once per forward and shared by all T steps of [T, B, ...]
+    (SpikingJelly's ``layer.Dropout``, drawn the same way from the same RNG)."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout p={p!r} must be in [0, 1)")
+        self.p = p
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x_seq
+        mask = F.dropout(torch.ones_like(x_seq[0]), self.p, training=True)
+        return x_seq * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class SpikingConvBN(nn.Module):
+    """Operations 2 and 3: LIF -> conv (1x1 or 3x3, stride 1, no bias) -> BatchNorm."""
+
+    def __init__(self, channels: int, kernel_size: int, neuron: dict):
+        super().__init__()
+        self.lif = LIF(**neuron)
+        self.conv = SeqConv2d(channels, channels, kernel_size, padding=kernel_size // 2, bias=False)
+        self.bn = SeqBatchNorm2d(channels)
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        return self.bn(self.conv(self.lif(x_seq)))
+
+    def step(self, x: Tensor) -> Tensor:
+        return self.bn(self.conv(self.lif.step(x)))
+
+    def reset(self) -> None:
+        self.lif.reset()
+
+
+class _Stateless(nn.Module):
+    def step(self, x: Tensor) -> Tensor:
+        return self(x)
+
+    def reset(self) -> None:
+        pass
+
+
+class Skip(_Stateless):
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+class AvgPoolEdge(_Stateless):
+    def __init__(self):
+        super().__init__()
+        self.pool = SeqAvgPool2d(3, stride=1, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pool(x)
+
+
+def make_edge(op: int, channels: int, neuron: dict) -> Optional[nn.Module]:
+    """The module of operation op (None for 0, the zero operation, which adds nothing)."""
+    if op == 1:
+        return Skip()
+    if op in (2, 3):
+        return SpikingConvBN(channels, 1 if op == 2 else 3, neuron)
+    if op == 4:
+        return AvgPoolEdge()
+    return None
+
+
+def _add(total: Optional[Tensor], term: Optional[Tensor]) -> Optional[Tensor]:
+    if total is None:
+        return term
+    return total if term is None else total + term
+
+
+class SNASCell(nn.Module):
+    """A searched cell of 4 nodes; node 0 is the input, node 3 the output.
+
+    Forward edges: node j = sum over i < j of op(i->j)(input of node i). Feedback edges
+    (backward cells): at step t node j sends op(j->i)(input of node j) back to node i, and it
+    is added to node i's input at step t+1; the input of node i < 3 is its value plus what it
+    was sent. Sums run in increasing order of the source node, as the authors' code adds them.
+    """
+
+    def __init__(self, genotype: Genotype, channels: int, neuron: dict):
+        super().__init__()
+        self.genotype = genotype
+        self.edges = nn.ModuleDict()
+        for i, j, op in (*genotype.forward_edges, *genotype.feedback_edges):
+            self.edges[f"{i}_{j}"] = make_edge(op, channels, neuron)
+        self.stepwise = genotype.has_feedback
+
+    def _edge(self, i: int, j: int) -> Optional[nn.Module]:
+        key = f"{i}_{j}"
+        return self.edges[key] if key in self.edges else None
+
+    def _node_value(self, node_inputs: list, j: int, like: Tensor, step: bool) -> Tensor:
+        """Sum of the forward edges into node j (zeros where none, as the authors' zero op)."""
+        total = None
+        for i in range(j):
+            edge = self._edge(i, j)
+            if edge is not None:
+                total = _add(total, edge.step(node_inputs[i]) if step else edge(node_inputs[i]))
+        return total if total is not None else torch.zeros_like(like)
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        """x_seq [T, B, C, H, W] -> output node [T, B, C, H, W]; starts from rest."""
+        if not self.stepwise:
+            node_inputs = [x_seq]
+            for j in range(1, NUM_NODES):
+                node_inputs.append(self._node_value(node_inputs, j, x_seq, step=False))
+            return node_inputs[-1]
+        for edge in self.edges.values():
+            edge.reset()
+        feedback = [None] * (NUM_NODES - 1)
+        outputs = []
+        for x_t in x_seq:
+            node_inputs = [_add(x_t, feedback[0])]
+            for j in range(1, NUM_NODES):
+                value = self._node_value(node_inputs, j, x_t, step=True)
+                node_inputs.append(_add(value, feedback[j]) if j < NUM_NODES - 1 else value)
+            feedback = [None] * (NUM_NODES - 1)
+            for i in range(NUM_NODES - 1):
+                for j in range(i + 1, NUM_NODES):
+                    edge = self._edge(j, i)
+                    if edge is not None:
+                        feedback[i] = _add(feedback[i], edge.step(node_inputs[j]))
+            outputs.append(node_inputs[-1])
+        for edge in self.edges.values():
+            edge.reset()
+        return torch.stack(outputs)

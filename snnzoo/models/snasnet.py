@@ -1,0 +1,270 @@
+"""SNASNet: the spiking network of Kim et al., "Neural Architecture Search for Spiking Neural
+Networks" (ECCV 2022, arXiv:2201.10355), as timm model entrypoints.
+
+The macro network (the authors' ``model_snn.SNASNet``): a stem conv3x3 + BN computed once on
+the static image (direct encoding), then per timestep: cell 1, a transition (BN, LIF, conv3x3
+to twice the width, BN), avgpool 2, cell 2, BN + LIF, avgpool (``second_pool``), and a
+classifier (dropout with one mask for all steps, Linear, LIF, Linear) whose output neurons
+vote in groups, one group per class; the logits are the vote averaged over T. Everything
+outside the cells runs all T steps at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Union
+
+import torch
+from torch import Tensor, nn
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models._pretrained import PretrainedCfg
+
+from snnzoo.layers import LIF
+
+from .cells import SeqAvgPool2d, SeqBatchNorm2d, SeqConv2d, SharedDropout, SNASCell
+from .genotype import Genotype, parse_genotype
+
+__all__ = ["SNASNet", "SNASNetPretrainedCfg"]
+
+
+class SNASNet(nn.Module):
+    """SNASNet for [B, C, H, W] static images or [T, B, C, H, W] sequences (event data).
+
+    Args:
+        genotype: the cell's connection matrix, e.g. "0303 0030 2002 0200" (see genotype.py).
+        cell: "backward" (feedback edges allowed) or "forward".
+        width: channels of cell 1; cell 2 has twice as many.
+        second_pool: kernel and stride of the avgpool after cell 2 (2, or 4 for CIFAR-10).
+        num_classes: classes; the classifier has num_classes * neurons_per_class outputs.
+        neurons_per_class: output neurons voting for each class (population coding).
+        classifier_width: hidden LIF neurons of the classifier.
+        in_chans, img_size, stem_stride: input channels, spatial size, stride of the stem.
+        timesteps: T for static images (a sequence input brings its own T).
+        tau, v_threshold: the LIF neurons' constants (hard reset to 0, atan surrogate).
+        drop_rate: classifier dropout (one mask per forward, shared by all steps).
+        backend: LIF backend, "auto", "triton" or "torch" (see snnzoo.layers.LIF).
+    """
+
+    def __init__(self, genotype: Union[str, Genotype] = "0302 0030 3003 0000",
+                 cell: str = "backward", width: int = 128, second_pool: int = 2,
+                 num_classes: int = 100, neurons_per_class: int = 5, classifier_width: int = 1024,
+                 in_chans: int = 3, img_size: int = 32, stem_stride: int = 1, timesteps: int = 5,
+                 tau: float = 4.0 / 3.0, v_threshold: float = 1.0, drop_rate: float = 0.5,
+                 backend: str = "auto"):
+        super().__init__()
+        for name, value in dict(width=width, second_pool=second_pool, timesteps=timesteps,
+                                neurons_per_class=neurons_per_class, in_chans=in_chans,
+                                classifier_width=classifier_width, stem_stride=stem_stride).items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        feature_size = img_size // (stem_stride * 2 * second_pool)
+        if feature_size < 1:
+            raise ValueError(f"img_size={img_size} is too small for stem_stride={stem_stride} and "
+                             f"second_pool={second_pool}: nothing is left after pooling")
+        self.genotype_spec = parse_genotype(genotype, cell)
+        self.timesteps = timesteps
+        self.in_chans = in_chans
+        self.num_classes = num_classes
+        self.neurons_per_class = neurons_per_class
+        self.num_features = 2 * width
+        self.head_hidden_size = classifier_width
+        self.drop_rate = drop_rate
+        self.model_args = dict(genotype=str(self.genotype_spec), cell=cell, width=width,
+                               second_pool=second_pool, neurons_per_class=neurons_per_class,
+                               classifier_width=classifier_width, img_size=img_size,
+                               stem_stride=stem_stride, timesteps=timesteps, tau=tau,
+                               v_threshold=v_threshold, drop_rate=drop_rate)
+        neuron = dict(tau=tau, v_threshold=v_threshold, v_reset=0.0, surrogate="atan",
+                      alpha=2.0, detach_reset=True, backend=backend)
+
+        self.stem = nn.Sequential(
+            SeqConv2d(in_chans, width, 3, stride=stem_stride, padding=1, bias=False),
+            SeqBatchNorm2d(width))
+        self.cell1 = SNASCell(self.genotype_spec, width, neuron)
+        self.transition = nn.Sequential(
+            SeqBatchNorm2d(width), LIF(**neuron),
+            SeqConv2d(width, 2 * width, 3, padding=1, bias=False), SeqBatchNorm2d(2 * width))
+        self.pool1 = SeqAvgPool2d(2, 2)
+        self.cell2 = SNASCell(self.genotype_spec, 2 * width, neuron)
+        self.final_act = nn.Sequential(SeqBatchNorm2d(2 * width), LIF(**neuron))
+        self.pool2 = SeqAvgPool2d(second_pool, second_pool)
+        self.head_drop = SharedDropout(drop_rate)
+        self.pre_fc = nn.Linear(2 * width * feature_size ** 2, classifier_width, bias=False)
+        self.pre_lif = LIF(**neuron)
+        self.fc = self._make_fc(num_classes)
+        self._init_weights()
+
+    @property
+    def genotype(self) -> str:
+        return str(self.genotype_spec)
+
+    def _make_fc(self, num_classes: int) -> nn.Module:
+        if num_classes <= 0:
+            return nn.Identity()
+        return nn.Linear(self.head_hidden_size, num_classes * self.neurons_per_class)
+
+    def _init_weights(self):
+        # The authors' initialisation: kaiming_uniform(a=2) convs, BN 1/0, Linear N(0, 0.01).
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_uniform_(module.weight, a=2)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, 0.01)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def set_backend(self, backend: str) -> "SNASNet":
+        """Switch every LIF neuron to backend ("auto", "triton" or "torch")."""
+        for module in self.modules():
+            if isinstance(module, LIF):
+                module.backend = backend
+        return self
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        self.num_classes = num_classes
+        self.fc = self._make_fc(num_classes)
+        if isinstance(self.fc, nn.Linear):
+            nn.init.normal_(self.fc.weight, 0.0, 0.01)
+            nn.init.zeros_(self.fc.bias)
+
+    def _encode(self, x: Tensor) -> Tensor:
+        if x.dim() not in (4, 5) or x.shape[-3] != self.in_chans:
+            raise ValueError(
+                f"SNASNet expects images [B, {self.in_chans}, H, W] or sequences "
+                f"[T, B, {self.in_chans}, H, W]; got shape {tuple(x.shape)}"
+                + (f" with {x.shape[-3]} channels (build the model with in_chans="
+                   f"{x.shape[-3]} to change that)" if x.dim() in (4, 5) else ""))
+        if x.dim() == 4:  # direct encoding: the stem sees the static image once
+            static = self.stem(x)
+            return static.unsqueeze(0).expand(self.timesteps, *static.shape)
+        return self.stem(x)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Images [B, C, H, W] or sequences [T, B, C, H, W] -> spikes [T, B, 2*width, h, w]."""
+        x = self.cell1(self._encode(x))
+        x = self.pool1(self.transition(x))
+        x = self.cell2(x)
+        return self.pool2(self.final_act(x))
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Features [T, B, C, h, w] -> logits [B, num_classes] (the vote averaged over T), or
+        with pre_logits the classifier's hidden spikes averaged over T [B, classifier_width]."""
+        x = self.pre_lif(self.pre_fc(self.head_drop(x.flatten(2))))
+        if pre_logits or isinstance(self.fc, nn.Identity):
+            return _mean_over_time(x)
+        votes = self.fc(x)
+        votes = votes.view(*votes.shape[:2], self.num_classes, self.neurons_per_class).mean(-1)
+        return _mean_over_time(votes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _mean_over_time(x: Tensor) -> Tensor:
+    """Sum over T in step order, then divide by T: the authors' accumulation."""
+    total = x[0]
+    for x_t in x[1:]:
+        total = total + x_t
+    return total / x.shape[0]
+
+
+@dataclasses.dataclass
+class SNASNetPretrainedCfg(PretrainedCfg):
+    """timm's pretrained cfg plus what defines an SNASNet variant and its weights' digest."""
+
+    timesteps: int = 5
+    genotype: str = ""
+    cell: str = "backward"
+    hf_hub_sha256: Optional[str] = None
+
+
+_BASE_CFG_FIELDS = {field.name for field in dataclasses.fields(PretrainedCfg)}
+_CFG_FIELDS = {field.name for field in dataclasses.fields(SNASNetPretrainedCfg)}
+
+
+def _as_snasnet_cfg(pretrained_cfg):
+    """A dict cfg (from a Hub config.json) as SNASNetPretrainedCfg, unknown keys dropped."""
+    if isinstance(pretrained_cfg, dict):
+        return SNASNetPretrainedCfg(**{k: v for k, v in pretrained_cfg.items() if k in _CFG_FIELDS})
+    return pretrained_cfg
+
+
+def _create_snasnet(variant: str, pretrained: bool = False, **kwargs) -> SNASNet:
+    from snnzoo.models._builder import create_snasnet
+    return create_snasnet(variant, pretrained, **kwargs)
+
+
+MEAN_STD = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "tinyimagenet": ((0.4802, 0.4481, 0.3975), (0.2770, 0.2691, 0.2821)),
+    "fashion-mnist": ((0.2860,), (0.3530,)),
+}
+
+# Architecture of each entrypoint, as in the authors' code and paper (snasnet_fmnist is ours).
+MODEL_ARGS = {
+    "snasnet_cifar10": dict(genotype="0303 0030 2002 0200", cell="backward", width=256,
+                            second_pool=4, num_classes=10, neurons_per_class=10,
+                            classifier_width=1024, in_chans=3, img_size=32),
+    "snasnet_cifar100": dict(genotype="0302 0030 3003 0000", cell="backward", width=128,
+                             second_pool=2, num_classes=100, neurons_per_class=5,
+                             classifier_width=1024, in_chans=3, img_size=32),
+    "snasnet_tinyimagenet": dict(genotype="0302 0030 3003 0000", cell="backward", width=128,
+                                 second_pool=2, num_classes=200, neurons_per_class=5,
+                                 classifier_width=4096, in_chans=3, img_size=64, stem_stride=2),
+    "snasnet_fmnist": dict(genotype="0302 0030 3003 0000", cell="backward", width=32,
+                           second_pool=2, num_classes=10, neurons_per_class=10,
+                           classifier_width=256, in_chans=1, img_size=28),
+}
+DATASET = {"snasnet_cifar10": "cifar10", "snasnet_cifar100": "cifar100",
+           "snasnet_tinyimagenet": "tinyimagenet", "snasnet_fmnist": "fashion-mnist"}
+
+
+def _cfg(name: str, **kwargs) -> SNASNetPretrainedCfg:
+    args = MODEL_ARGS[name]
+    mean, std = MEAN_STD[DATASET[name]]
+    size = args["img_size"]
+    return SNASNetPretrainedCfg(
+        hf_hub_id=f"snnzoo/{name}", hf_hub_filename="model.safetensors",
+        input_size=(args["in_chans"], size, size), fixed_input_size=True, mean=mean, std=std,
+        num_classes=args["num_classes"], interpolation="bilinear", crop_pct=1.0,
+        first_conv="stem.0", classifier="fc", license="mit", paper_ids="arXiv:2201.10355",
+        paper_name="Neural Architecture Search for Spiking Neural Networks",
+        origin_url="https://github.com/Intelligent-Computing-Lab-Yale/"
+                   "Neural-Architecture-Search-for-Spiking-Neural-Networks",
+        timesteps=5, genotype=args["genotype"], cell=args["cell"], **kwargs)
+
+
+default_cfgs = generate_default_cfgs({name: _cfg(name) for name in MODEL_ARGS})
+
+
+@register_model
+def snasnet_cifar10(pretrained: bool = False, **kwargs) -> SNASNet:
+    """SNASNet searched on CIFAR-10 (backward cell 0303 0030 2002 0200, width 256), T=5."""
+    return _create_snasnet("snasnet_cifar10", pretrained, **kwargs)
+
+
+@register_model
+def snasnet_cifar100(pretrained: bool = False, **kwargs) -> SNASNet:
+    """SNASNet searched on CIFAR-100 (backward cell 0302 0030 3003 0000, width 128), T=5."""
+    return _create_snasnet("snasnet_cifar100", pretrained, **kwargs)
+
+
+@register_model
+def snasnet_tinyimagenet(pretrained: bool = False, **kwargs) -> SNASNet:
+    """SNASNet for TinyImageNet 64x64 (the CIFAR-100 cell, stem stride 2), T=5."""
+    return _create_snasnet("snasnet_tinyimagenet", pretrained, **kwargs)
+
+
+@register_model
+def snasnet_fmnist(pretrained: bool = False, **kwargs) -> SNASNet:
+    """A small SNASNet for Fashion-MNIST 1x28x28 (the CIFAR-100 cell at width 32), T=5."""
+    return _create_snasnet("snasnet_fmnist", pretrained, **kwargs)

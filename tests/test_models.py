@@ -1,0 +1,224 @@
+"""SNASNet entrypoints: registry-driven checks, equality with the authors' network, cells."""
+
+import pytest
+import timm
+import torch
+
+import snnzoo
+from conftest import assert_close, assert_equal
+from snnzoo.convert import convert_state_dict
+from snnzoo.models import SNASNet, parse_genotype
+from snnzoo.models.reference import AuthorsSNASNet
+from snnzoo.models.snasnet import MODEL_ARGS
+
+SMALL = dict(width=4, classifier_width=16)
+MODEL_NAMES = snnzoo.list_models()
+
+
+def _images(model_name, batch=2, seed=0):
+    cfg = timm.models.get_pretrained_cfg(model_name)
+    return torch.randn(batch, *cfg.input_size, generator=torch.Generator().manual_seed(seed))
+
+
+def test_registry_lists_every_entrypoint():
+    assert set(MODEL_NAMES) == {"snasnet_cifar10", "snasnet_cifar100", "snasnet_tinyimagenet",
+                                "snasnet_fmnist"}
+    assert timm.list_models("snasnet*") == sorted(MODEL_NAMES)
+    assert "resnet50" in timm.list_models("resnet*"), "timm's own registry must be intact"
+    assert set(timm.list_modules()) >= {"resnet", "snasnet"}
+
+
+@pytest.mark.parametrize("name, parameters", [("snasnet_cifar10", 19_520_356),
+                                              ("snasnet_cifar100", 20_624_500)])
+def test_parameter_counts_match_the_authors(name, parameters):
+    model = snnzoo.create_model(name)
+    assert sum(p.numel() for p in model.parameters()) == parameters
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_forward_backward_small(name):
+    torch.manual_seed(0)
+    model = snnzoo.create_model(name, **SMALL)
+    x = _images(name)
+    logits = model(x)
+    assert logits.shape == (2, model.num_classes)
+    assert torch.isfinite(logits).all()
+    logits.square().sum().backward()
+    for key, parameter in model.named_parameters():
+        assert parameter.grad is not None, f"{key} got no gradient"
+        assert torch.isfinite(parameter.grad).all(), f"{key} has a non-finite gradient"
+    features = model.forward_features(x)
+    assert features.shape[:3] == (model.timesteps, 2, model.num_features)
+    assert ((features >= 0) & (features <= 1)).all(), "features are pooled spikes"
+    assert model.forward_head(features, pre_logits=True).shape == (2, model.head_hidden_size)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_pretrained_cfg_consistency(name):
+    model = snnzoo.create_model(name, **SMALL)
+    cfg = model.pretrained_cfg
+    args = MODEL_ARGS[name]
+    assert cfg["architecture"] == name
+    assert cfg["hf_hub_id"] == f"snnzoo/{name}" and cfg["hf_hub_filename"] == "model.safetensors"
+    assert cfg["input_size"] == (args["in_chans"], args["img_size"], args["img_size"])
+    assert cfg["num_classes"] == model.num_classes == args["num_classes"]
+    assert len(cfg["mean"]) == len(cfg["std"]) == args["in_chans"]
+    assert cfg["paper_ids"] == "arXiv:2201.10355" and cfg["license"]
+    assert cfg["genotype"] == model.genotype == args["genotype"]
+    assert cfg["cell"] == args["cell"] and cfg["timesteps"] == model.timesteps == 5
+    assert model.get_classifier() is model.fc
+    assert dict(model.named_modules())[cfg["first_conv"]].in_channels == args["in_chans"]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_changed_num_classes_and_in_chans(name):
+    model = snnzoo.create_model(name, num_classes=7, in_chans=2, **SMALL)
+    size = MODEL_ARGS[name]["img_size"]
+    assert model(torch.randn(3, 2, size, size)).shape == (3, 7)
+    model.reset_classifier(4)
+    assert model(torch.randn(1, 2, size, size)).shape == (1, 4)
+    model.reset_classifier(0)
+    assert model(torch.randn(1, 2, size, size)).shape == (1, model.head_hidden_size)
+
+
+def test_overrides_through_kwargs():
+    model = snnzoo.create_model("snasnet_cifar100", timesteps=3, genotype="0314-0023-0004-0000",
+                                cell="forward", width=6, backend="torch", classifier_width=8)
+    assert model.timesteps == 3 and model.genotype == "0314 0023 0004 0000"
+    assert model.forward_features(torch.randn(1, 3, 32, 32)).shape == (3, 1, 12, 8, 8)
+
+
+def test_sequence_input_brings_its_own_timesteps():
+    model = snnzoo.create_model("snasnet_fmnist", **SMALL)
+    assert model.forward_features(torch.randn(7, 2, 1, 28, 28)).shape[0] == 7
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (2, 3, 28, 28), (1, 2, 1, 2, 28, 28)])
+def test_wrong_input_shape_is_a_clear_error(shape):
+    model = snnzoo.create_model("snasnet_fmnist", **SMALL)
+    with pytest.raises(ValueError, match=r"shape \(" + ", ".join(map(str, shape))):
+        model(torch.randn(shape))
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(ValueError, match="Did you mean snasnet_cifar10, snasnet_cifar100"):
+        snnzoo.create_model("snasnet_cifar")
+
+
+def test_each_forward_starts_from_rest():
+    model = snnzoo.create_model("snasnet_cifar10", **SMALL).eval()
+    x = _images("snasnet_cifar10")
+    assert_equal(model(x), model(x), "two forwards of the same input")
+
+
+# ---------------------------------------------------------------- the authors' network
+
+GENOTYPES = [("0303 0030 2002 0200", "backward"), ("0302 0030 3003 0000", "backward"),
+             ("0314 0023 0004 0000", "forward"), ("0312 1030 3002 2410", "backward"),
+             ("0340 0002 0000 0000", "forward")]
+
+
+def _twin_models(genotype, cell, **extra):
+    """snnzoo's SNASNet and the authors' network with equal weights (randomised BN stats)."""
+    args = dict(MODEL_ARGS["snasnet_cifar10"], genotype=genotype, cell=cell, width=8,
+                classifier_width=32, **extra)
+    torch.manual_seed(0)
+    reference = AuthorsSNASNet(**args)
+    with torch.no_grad():
+        for module in reference.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.8, 2.0)
+                module.bias.uniform_(0.0, 0.5)
+            elif isinstance(module, torch.nn.Linear):
+                module.weight.normal_(0.0, 0.3)
+    ours = SNASNet(**args)
+    ours.load_state_dict(convert_state_dict(reference.state_dict(), parse_genotype(genotype, cell),
+                                            ours.state_dict().keys()))
+    return ours, reference
+
+
+@pytest.mark.parametrize("genotype, cell", GENOTYPES)
+def test_equals_the_authors_network(genotype, cell):
+    ours, reference = _twin_models(genotype, cell)
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2
+    ours.eval(), reference.eval()
+    expected = reference(x)
+    assert expected.abs().max() > 0.01, "the test network should spike up to its output"
+    assert_close(ours(x), expected, 1e-6, 1e-5, "eval logits")
+    ours.train(), reference.train()
+    torch.manual_seed(5)
+    expected = reference(x)
+    torch.manual_seed(5)
+    assert_close(ours(x), expected, 1e-6, 1e-5, "train logits (same dropout mask)")
+    for (key, a), b in zip(ours.state_dict().items(), convert_state_dict(
+            reference.state_dict(), ours.genotype_spec, ours.state_dict().keys()).values()):
+        assert_close(a.float(), b.float(), 1e-6, 1e-5, f"running statistics {key}")
+
+
+def test_backward_cell_feedback_hand_computed():
+    # 0->1 skip, 1->3 skip, feedback 3->1 skip: node 1's input at step t is x[t] plus what the
+    # output sent back at t-1, so out[t] = x[t] + out[t-1]: 1, 10 + 1, 100 + 11.
+    from snnzoo.models.cells import SNASCell
+    cell = SNASCell(parse_genotype("0100 0001 0000 0100"), 1, {})
+    x = torch.tensor([1.0, 10.0, 100.0]).view(3, 1, 1, 1, 1)
+    assert cell(x).flatten().tolist() == [1.0, 11.0, 111.0]
+    # 0->1, 0->3, 1->3 skips and feedback 3->0: node 0 receives twice the output back.
+    # out[t] = 2 * (x[t] + out[t-1])
+    cell = SNASCell(parse_genotype("0101 0001 0000 1000"), 1, {})
+    assert cell(x).flatten().tolist() == [2.0, 24.0, 248.0]
+
+
+def test_triton_and_torch_backends_spike_identically():
+    model = snnzoo.create_model("snasnet_fmnist", width=3, classifier_width=8).eval()
+    with torch.no_grad():  # strong enough to spike through every layer
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.fill_(2.0)
+                module.bias.fill_(0.3)
+    x = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 3
+    features = {backend: model.set_backend(backend).forward_features(x)
+                for backend in ("triton", "torch", "auto")}
+    assert 0.05 < features["torch"].mean() < 0.95
+    assert_equal(features["triton"], features["torch"], "triton vs torch spikes")
+    assert_equal(features["auto"], features["torch"], "auto vs torch spikes")
+
+
+def test_torch_compile_of_a_small_model():
+    model = snnzoo.create_model("snasnet_fmnist", width=3, classifier_width=8, backend="triton")
+    x = torch.randn(2, 1, 28, 28)
+    model.eval()
+    expected = model(x)
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    assert_close(compiled(x), expected, 1e-6, 1e-6, "compiled logits")
+    model.train()
+    compiled(x).sum().backward()
+    assert model.stem[0].weight.grad is not None
+
+
+# ---------------------------------------------------------------- genotypes
+
+
+@pytest.mark.parametrize("text", ["0303 0030 2002 0200", "0303-0030-2002-0200",
+                                  ["0303", "0030", "2002", "0200"],
+                                  [[0, 3, 0, 3], [0, 0, 3, 0], [2, 0, 0, 2], [0, 2, 0, 0]]])
+def test_genotype_forms(text):
+    genotype = parse_genotype(text)
+    assert str(genotype) == "0303 0030 2002 0200"
+    assert list(genotype.forward_edges) == [(0, 1, 3), (1, 2, 3), (0, 3, 3), (2, 3, 2)]
+    assert list(genotype.feedback_edges) == [(2, 0, 2), (3, 1, 2)]
+
+
+@pytest.mark.parametrize("text, cell, message", [
+    ("0303 0030 2002", "backward", "4x4"),
+    ("0303 0030 2002 02000", "backward", "4x4"),
+    ("0305 0030 2002 0200", "backward", r"row 0, column 3\) = 5 is not an operation"),
+    ("0303 0130 2002 0200", "backward", r"row 1, column 1\) = 1 is on the diagonal"),
+    ("0303 0030 2002 0200", "forward", r"row 2, column 0\) = 2 is below the diagonal"),
+    ("03a3 0030 2002 0200", "backward", "must be digits"),
+    ("0303 0030 2002 0200", "sideways", "cell='sideways'"),
+])
+def test_malformed_genotypes(text, cell, message):
+    with pytest.raises(ValueError, match=message):
+        parse_genotype(text, cell)
