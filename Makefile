@@ -21,6 +21,7 @@ test: $(BIN)/.installed
 # Benchmarks; appends to benchmarks/results/*.csv.
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/lif.py
+	$(BIN)/python benchmarks/scorer.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

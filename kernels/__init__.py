@@ -6,6 +6,10 @@ Each module holds one kernel family: its ``@triton.jit`` kernels, their launcher
 
 from .lif import (BACKENDS, SURROGATES, LIFParams, lif_multistep, lif_multistep_reference,
                   lif_step, lif_step_reference, triton_available)
+from .spike_kernel import (HammingKernelScorer, hamming_kernel, hamming_kernel_reference,
+                           pairwise_hamming, pairwise_hamming_reference)
 
 __all__ = ["BACKENDS", "SURROGATES", "LIFParams", "lif_multistep", "lif_multistep_reference",
-           "lif_step", "lif_step_reference", "triton_available"]
+           "lif_step", "lif_step_reference", "triton_available", "HammingKernelScorer",
+           "hamming_kernel", "hamming_kernel_reference", "pairwise_hamming",
+           "pairwise_hamming_reference"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from collections import OrderedDict
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 
 from snnzoo.kernels.lif import BACKENDS, LIFParams, lif_multistep, lif_step
 
@@ -33,6 +35,7 @@ class LIF(nn.Module):
                                 decay_input)
         self.backend = backend
         self.v: Optional[Tensor] = None
+        self._spike_hooks: OrderedDict[int, Callable[["LIF", Tensor, bool], None]] = OrderedDict()
 
     @property
     def backend(self) -> str:
@@ -45,11 +48,23 @@ class LIF(nn.Module):
         self._backend = value
 
     def forward(self, x_seq: Tensor) -> Tensor:
-        return lif_multistep(x_seq, self.params, self.backend)
+        spikes = lif_multistep(x_seq, self.params, self.backend)
+        for hook in self._spike_hooks.values():
+            hook(self, spikes, True)
+        return spikes
 
     def step(self, x: Tensor) -> Tensor:
         spikes, self.v = lif_step(x, self.v, self.params, self.backend)
+        for hook in self._spike_hooks.values():
+            hook(self, spikes, False)
         return spikes
+
+    def register_spike_hook(self, hook: Callable[["LIF", Tensor, bool], None]) -> RemovableHandle:
+        """hook(lif, spikes, multistep) runs on every output: spikes [T, ...] from a multi-step
+        call (multistep=True) or [...] from one step. Returns a handle with .remove()."""
+        handle = RemovableHandle(self._spike_hooks)
+        self._spike_hooks[handle.id] = hook
+        return handle
 
     def reset(self) -> None:
         self.v = None

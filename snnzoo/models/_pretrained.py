@@ -28,5 +28,5 @@ def pretrained_state_dict(variant: str, pretrained_cfg, overlay: dict) -> dict:
             f"checkpoint with `python -m snnzoo.convert CHECKPOINT --model {variant} --out DIR`, "
             f"then load the file: create_model({variant!r}, pretrained=True, "
             f"pretrained_cfg_overlay=dict(file='DIR/model.safetensors'))")
-    path = hub.download_weights(repo_id, filename, sha256=sha256)
+    path = hub.download_weights(repo_id, filename, sha256=sha256, model_name=variant)
     return hub.load_state_dict(path, sha256=sha256, source=f"{repo_id}/{filename}")

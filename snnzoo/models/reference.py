@@ -124,10 +124,11 @@ class AuthorsSNASNet(nn.Module):
         self.cell2 = _AuthorsCell(genotype, 2 * width, neuron)
         self.last_act = nn.Sequential(nn.BatchNorm2d(2 * width), _StepLIF(**neuron))
         self.resdownsample2 = nn.AvgPool2d(second_pool, second_pool)
-        feature_size = img_size // (stem_stride * 2 * second_pool)
+        height, width_px = (img_size, img_size) if isinstance(img_size, int) else img_size
+        feature_size = (height // (stem_stride * 2 * second_pool)) * (width_px // (stem_stride * 2 * second_pool))
         self.classifier = nn.Sequential(
             _StepDropout(drop_rate),
-            nn.Linear(2 * width * feature_size ** 2, classifier_width, bias=False),
+            nn.Linear(2 * width * feature_size, classifier_width, bias=False),
             _StepLIF(**neuron),
             nn.Linear(classifier_width, num_classes * neurons_per_class))
         self.boost = nn.AvgPool1d(neurons_per_class, neurons_per_class)

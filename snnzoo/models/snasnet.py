@@ -17,6 +17,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor, nn
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.layers import to_2tuple
 from timm.models._pretrained import PretrainedCfg
 
 from snnzoo.layers import LIF
@@ -57,8 +58,9 @@ class SNASNet(nn.Module):
                                 classifier_width=classifier_width, stem_stride=stem_stride).items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
-        feature_size = img_size // (stem_stride * 2 * second_pool)
-        if feature_size < 1:
+        img_size = tuple(to_2tuple(img_size))
+        feature_size = [side // (stem_stride * 2 * second_pool) for side in img_size]
+        if min(feature_size) < 1:
             raise ValueError(f"img_size={img_size} is too small for stem_stride={stem_stride} and "
                              f"second_pool={second_pool}: nothing is left after pooling")
         self.genotype_spec = parse_genotype(genotype, cell)
@@ -71,7 +73,8 @@ class SNASNet(nn.Module):
         self.drop_rate = drop_rate
         self.model_args = dict(genotype=str(self.genotype_spec), cell=cell, width=width,
                                second_pool=second_pool, neurons_per_class=neurons_per_class,
-                               classifier_width=classifier_width, img_size=img_size,
+                               classifier_width=classifier_width,
+                               img_size=img_size[0] if img_size[0] == img_size[1] else list(img_size),
                                stem_stride=stem_stride, timesteps=timesteps, tau=tau,
                                v_threshold=v_threshold, drop_rate=drop_rate)
         neuron = dict(tau=tau, v_threshold=v_threshold, v_reset=0.0, surrogate="atan",
@@ -89,7 +92,8 @@ class SNASNet(nn.Module):
         self.final_act = nn.Sequential(SeqBatchNorm2d(2 * width), LIF(**neuron))
         self.pool2 = SeqAvgPool2d(second_pool, second_pool)
         self.head_drop = SharedDropout(drop_rate)
-        self.pre_fc = nn.Linear(2 * width * feature_size ** 2, classifier_width, bias=False)
+        self.pre_fc = nn.Linear(2 * width * feature_size[0] * feature_size[1], classifier_width,
+                                bias=False)
         self.pre_lif = LIF(**neuron)
         self.fc = self._make_fc(num_classes)
         self._init_weights()
@@ -220,7 +224,7 @@ MODEL_ARGS = {
     "snasnet_tinyimagenet": dict(genotype="0302 0030 3003 0000", cell="backward", width=128,
                                  second_pool=2, num_classes=200, neurons_per_class=5,
                                  classifier_width=4096, in_chans=3, img_size=64, stem_stride=2),
-    "snasnet_fmnist": dict(genotype="0302 0030 3003 0000", cell="backward", width=32,
+    "snasnet_fmnist": dict(genotype="0302 0030 3003 0000", cell="backward", width=16,
                            second_pool=2, num_classes=10, neurons_per_class=10,
                            classifier_width=256, in_chans=1, img_size=28),
 }
@@ -266,5 +270,5 @@ def snasnet_tinyimagenet(pretrained: bool = False, **kwargs) -> SNASNet:
 
 @register_model
 def snasnet_fmnist(pretrained: bool = False, **kwargs) -> SNASNet:
-    """A small SNASNet for Fashion-MNIST 1x28x28 (the CIFAR-100 cell at width 32), T=5."""
+    """A small SNASNet for Fashion-MNIST 1x28x28 (the CIFAR-100 cell at width 16), T=5."""
     return _create_snasnet("snasnet_fmnist", pretrained, **kwargs)

@@ -1,0 +1,88 @@
+"""Measuring a spiking model: accuracy, loss, firing rate of every LIF layer, spikes per image."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from snnzoo.layers import LIF
+
+__all__ = ["SpikeCounter", "evaluate", "autocast"]
+
+
+class SpikeCounter:
+    """Counts spikes of every LIF module of a model while active (a context manager).
+
+    firing_rates(): per layer name, spikes / (neurons x timesteps x images);
+    spikes_per_image(): all spikes of all layers and steps, per image.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.layers = {module: name for name, module in model.named_modules()
+                       if isinstance(module, LIF)}
+        self.spikes = defaultdict(float)
+        self.neuron_steps = defaultdict(int)
+        self.images = 0
+        self._handles = []
+
+    def _record(self, lif, spikes, multistep):
+        name = self.layers[lif]
+        self.spikes[name] += float(spikes.detach().sum())
+        self.neuron_steps[name] += spikes.numel()
+
+    def __enter__(self):
+        self._handles = [lif.register_spike_hook(self._record) for lif in self.layers]
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self._handles:
+            handle.remove()
+
+    def firing_rates(self) -> dict[str, float]:
+        return {name: self.spikes[name] / self.neuron_steps[name]
+                for name in self.layers.values() if self.neuron_steps[name]}
+
+    def spikes_per_image(self) -> float:
+        return sum(self.spikes.values()) / max(self.images, 1)
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on the device when enabled, else nothing."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, device: torch.device, amp: bool = False,
+             count_spikes: bool = False, description: str = "eval") -> dict:
+    """Top-1/top-5 accuracy (%), mean cross-entropy, and with count_spikes the firing rates
+    and spikes per image, over every batch of loader. Leaves the model in its mode."""
+    was_training = model.training
+    model.eval()
+    total = correct1 = correct5 = 0
+    loss_sum = 0.0
+    counter = SpikeCounter(model)
+    with counter if count_spikes else contextlib.nullcontext():
+        for images, labels in tqdm(loader, desc=description, leave=False, dynamic_ncols=True):
+            images, labels = images.to(device), labels.to(device)
+            with autocast(device, amp):
+                logits = model(images).float()
+            loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
+            top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+            correct1 += int((top[:, 0] == labels).sum())
+            correct5 += int((top == labels[:, None]).any(dim=1).sum())
+            total += labels.numel()
+            counter.images += labels.numel()
+    model.train(was_training)
+    result = dict(images=total, top1=100.0 * correct1 / max(total, 1),
+                  top5=100.0 * correct5 / max(total, 1), loss=loss_sum / max(total, 1))
+    if count_spikes:
+        result.update(firing_rates=counter.firing_rates(),
+                      spikes_per_image=counter.spikes_per_image())
+    return result

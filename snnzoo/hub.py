@@ -1,0 +1,456 @@
+"""Pretrained weights on the Hugging Face Hub: download, verify, load, save and check a model folder.
+
+Only safetensors files are fetched, loaded or written; nothing here unpickles. Downloads go through
+huggingface_hub, so its cache and environment variables apply: HF_ENDPOINT, HF_HOME / HF_HUB_CACHE,
+HF_HUB_OFFLINE, HF_TOKEN and HF_HUB_ETAG_TIMEOUT (how long to wait for the Hub to answer).
+
+A model folder (model_cards/<name>/ in this repository, one Hub repo once published) holds:
+
+    model.safetensors   the state_dict, metadata {"format": "pt"}
+    config.json         timm's Hub config (architecture, num_classes, model_args, pretrained_cfg),
+                        the sha256 of model.safetensors in pretrained_cfg[WEIGHTS_SHA256_KEY]
+    README.md           the model card, with YAML front matter (library_name, license, tags)
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import httpx2
+import safetensors
+import safetensors.torch
+import timm
+import torch
+import yaml
+from huggingface_hub import (
+    constants,
+    get_hf_file_metadata,
+    hf_hub_download,
+    hf_hub_url,
+    try_to_load_from_cache,
+)
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from timm.models._hub import save_config_for_hf
+
+__all__ = [
+    "WeightsError", "WeightsNotFoundError", "WeightsIntegrityError", "HubUnreachableError",
+    "WEIGHTS_FILENAME", "CONFIG_FILENAME", "CARD_FILENAME", "WEIGHTS_SHA256_KEY", "PICKLE_SUFFIXES",
+    "download_weights", "load_state_dict", "file_sha256", "save_pretrained", "validate_model_folder",
+    "model_folder_files",
+]
+
+WEIGHTS_FILENAME = "model.safetensors"
+CONFIG_FILENAME = "config.json"
+CARD_FILENAME = "README.md"
+WEIGHTS_SHA256_KEY = "hf_hub_sha256"  # in config.json's pretrained_cfg, as in SNASNet's pretrained cfgs
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".pkl", ".pickle", ".ckpt")  # never loaded, never published
+CARD_TAGS = ("snnzoo", "spiking-neural-network", "image-classification")
+LOCAL_FILE_HINT = ('create_model({model}, pretrained=True, '
+                   'pretrained_cfg_overlay=dict(file="path/to/model.safetensors"))')
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+
+
+class WeightsError(OSError):
+    """Pretrained weights could not be provided; the message says why and what to do."""
+
+
+class WeightsNotFoundError(WeightsError):
+    """The repo, revision or file does not exist on the Hub (or is private or gated)."""
+
+
+class WeightsIntegrityError(WeightsError):
+    """A weights file is corrupted, truncated or not the one whose sha256 was recorded."""
+
+
+class HubUnreachableError(WeightsError):
+    """The Hub cannot be reached (network down, offline mode, server error) and the file is not cached."""
+
+
+def download_weights(repo_id: str, filename: str = WEIGHTS_FILENAME, revision: str | None = None,
+                     sha256: str | None = None, *, force_download: bool = False,
+                     cache_dir: str | Path | None = None, model_name: str | None = None) -> Path:
+    """Download a .safetensors file from the Hub (or take it from the cache) and return its local path.
+
+    The file is checked against `sha256` when given; otherwise against the sha256 the Hub announced
+    for it (the name of its blob in the cache), when the Hub stores it with LFS. With a cold cache an
+    unreachable Hub fails after one attempt, within HF_HUB_ETAG_TIMEOUT seconds, instead of retrying.
+    `model_name` only makes the error messages show the exact `create_model` call to use instead.
+    """
+    if not filename.endswith(".safetensors"):
+        raise ValueError(f"Refusing to download {filename!r} from {repo_id}: snnzoo only loads .safetensors "
+                         "weights, never pickle-based files (.bin, .pth, .pt). Publish the weights as "
+                         "model.safetensors (snnzoo.hub.save_pretrained) and download that.")
+    cached = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision)
+    try:
+        if force_download or not isinstance(cached, str):
+            _check_hub_answers(repo_id, filename, revision)
+        path = hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir,
+                               force_download=force_download, etag_timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except (HfHubHTTPError, EntryNotFoundError, OfflineModeIsEnabled, httpx2.TransportError) as error:
+        raise _weights_error(error, repo_id, filename, revision, model_name) from None
+    except OSError as error:
+        if error.errno is not None:
+            raise  # the local disk, not the download
+        raise WeightsIntegrityError(  # huggingface_hub's size check: fewer or more bytes than announced
+            f"Downloading {_describe(repo_id, filename, revision)} gave a file of the wrong size "
+            f"({_first_line(error)}). Download it again with download_weights(..., force_download=True); "
+            "if that keeps failing, the copy on the Hub is damaged: publish it again.") from None
+    path = Path(path)
+    source = _describe(repo_id, filename, revision)
+    expected = sha256 or _announced_sha256(path)
+    if expected is not None:
+        _check_sha256(path, expected, source)
+    return path
+
+
+def load_state_dict(path: str | Path, sha256: str | None = None,
+                    source: str | None = None) -> dict[str, torch.Tensor]:
+    """Load a .safetensors file on the CPU into a dict of tensors, checking its sha256 when given.
+
+    `source` (a repo id or URL) is named in errors. A corrupted or truncated file raises
+    WeightsIntegrityError; a pickle-based file is refused with ValueError.
+    """
+    path = Path(path)
+    origin = f" (from {source})" if source else ""
+    if path.suffix != ".safetensors":
+        raise ValueError(f"Refusing to load {path}{origin}: only .safetensors files are loaded, never "
+                         "pickle-based checkpoints (.bin, .pth, .pt). Convert it once in a trusted "
+                         "environment with safetensors.torch.save_file(torch.load(...)).")
+    if sha256 is not None:
+        _check_sha256(path, sha256, source)
+    try:
+        return safetensors.torch.load_file(path, device="cpu")
+    except safetensors.SafetensorError as error:
+        raise WeightsIntegrityError(
+            f"{path}{origin} is not a readable safetensors file ({error}): it is corrupted or truncated. "
+            f"Delete {path.resolve()} and download it again "
+            f"(download_weights(..., force_download=True)).") from None
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file as 64 lowercase hex digits, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_pretrained(model, directory: str | Path, model_card: str | None = None,
+                    extra_files: dict[str, bytes] | None = None) -> Path:
+    """Write `model` as a model folder (weights, config.json, README.md) and return its path.
+
+    The folder is written next to `directory` under a temporary name, then renamed into place, so an
+    interrupted save leaves either the old folder or the new one, never a mix; an existing folder is
+    replaced as a whole. Without `model_card`, an existing README.md is kept, else a minimal card is
+    generated. `extra_files` maps further file names to their contents (e.g. "results.json").
+    """
+    directory = Path(directory)
+    pretrained_cfg = getattr(model, "pretrained_cfg", None)
+    if not pretrained_cfg or not pretrained_cfg.get("architecture"):
+        raise ValueError(f"{type(model).__name__} has no pretrained_cfg naming its architecture; build it "
+                         "with timm.create_model(...) so that config.json can say how to rebuild it.")
+    extra_files = dict(extra_files or {})
+    for name in extra_files:
+        _check_extra_file_name(name)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = directory.parent / f".{directory.name}.saving-{uuid.uuid4().hex[:12]}"
+    staging.mkdir()
+    try:
+        state_dict = {key: tensor.detach().to("cpu").contiguous()
+                      for key, tensor in model.state_dict().items()}
+        safetensors.torch.save_file(state_dict, staging / WEIGHTS_FILENAME, metadata={"format": "pt"})
+        save_config_for_hf(model, staging / CONFIG_FILENAME, model_args=getattr(model, "model_args", None))
+        config = json.loads((staging / CONFIG_FILENAME).read_text())
+        config["pretrained_cfg"][WEIGHTS_SHA256_KEY] = file_sha256(staging / WEIGHTS_FILENAME)
+        (staging / CONFIG_FILENAME).write_text(json.dumps(config, indent=2) + "\n")
+        if model_card is None and (directory / CARD_FILENAME).is_file():
+            model_card = (directory / CARD_FILENAME).read_text(encoding="utf-8")
+        card = model_card if model_card is not None else _default_card(config)
+        (staging / CARD_FILENAME).write_text(card, encoding="utf-8")
+        for name, content in extra_files.items():
+            (staging / name).write_bytes(content)
+        _move_into_place(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def model_folder_files(directory: str | Path) -> list[Path]:
+    """The files of a model folder that get published: every regular file, hidden ones excepted."""
+    directory = Path(directory)
+    return sorted(path for path in directory.rglob("*") if path.is_file()
+                  and not any(part.startswith(".") for part in path.relative_to(directory).parts))
+
+
+def validate_model_folder(directory: str | Path) -> list[str]:
+    """Problems that keep a model folder from being published; an empty list means it is ready.
+
+    Checks that the three files exist, that config.json names an architecture and records the sha256
+    of model.safetensors, that README.md has front matter with library_name and license, that no
+    pickle-based file is present, and that the weights load into timm.create_model(architecture,
+    num_classes=..., **model_args) with exactly matching keys and shapes.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return [f"{directory} is not a directory"]
+    problems = [f"{name} is missing" for name in (WEIGHTS_FILENAME, CONFIG_FILENAME, CARD_FILENAME)
+                if not (directory / name).is_file()]
+    problems += [f"{path.relative_to(directory)} is a pickle-based file: only safetensors weights are "
+                 "published; delete it"
+                 for path in model_folder_files(directory) if path.name.endswith(PICKLE_SUFFIXES)]
+    config = _read_config(directory, problems)
+    card = _read_card_metadata(directory, problems)
+    if config is not None and card is not None:
+        card_license, config_license = card.get("license"), config["pretrained_cfg"].get("license")
+        if card_license and config_license and str(card_license).lower() != str(config_license).lower():
+            problems.append(f"{CARD_FILENAME} says license {card_license!r} but config.json's pretrained_cfg "
+                            f"says {config_license!r}: make them agree")
+    weights = directory / WEIGHTS_FILENAME
+    if config is None or not weights.is_file():
+        return problems
+    recorded = config["pretrained_cfg"].get(WEIGHTS_SHA256_KEY)
+    actual = file_sha256(weights)
+    if recorded is None:
+        problems.append(f"config.json's pretrained_cfg records no {WEIGHTS_SHA256_KEY!r}: save the folder "
+                        "with snnzoo.hub.save_pretrained, or add the sha256 of model.safetensors")
+    elif str(recorded).lower() != actual:
+        problems.append(f"model.safetensors has sha256 {actual} but config.json records {recorded}: the "
+                        "weights changed after the config was written; save the folder again with "
+                        "save_pretrained")
+    try:
+        state_dict = load_state_dict(weights)
+    except WeightsIntegrityError as error:
+        problems.append(str(error))
+        return problems
+    if isinstance(config.get("architecture"), str):
+        problems += _architecture_problems(config, state_dict)
+    return problems
+
+
+# Downloads
+
+
+def _check_hub_answers(repo_id: str, filename: str, revision: str | None) -> None:
+    """One HEAD request without retries, so that a cold cache fails fast when the Hub is unreachable.
+
+    hf_hub_download retries five times with back-off (about 25 s) when nothing is cached.
+    """
+    if constants.is_offline_mode():
+        return  # hf_hub_download answers from the cache or fails at once
+    url = hf_hub_url(repo_id, filename, revision=revision)
+    get_hf_file_metadata(url, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+
+
+def _weights_error(error: Exception, repo_id: str, filename: str, revision: str | None,
+                   model_name: str | None) -> WeightsError:
+    """Turn a huggingface_hub or network error into one WeightsError that says what to do."""
+    where = _describe(repo_id, filename, revision)
+    endpoint = constants.ENDPOINT
+    model = repr(model_name) if model_name else "name"
+    local = "Or load a local copy: " + LOCAL_FILE_HINT.format(model=model)
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(error, GatedRepoError):
+        return WeightsNotFoundError(
+            f"Cannot download {where}: {repo_id} is gated on {endpoint}. Accept its conditions on "
+            f"{endpoint}/{repo_id} and set HF_TOKEN (or run `hf auth login`). {local}")
+    if isinstance(error, RepositoryNotFoundError):
+        return WeightsNotFoundError(
+            f"Cannot download {where}: repository {repo_id} does not exist on {endpoint}, or it is "
+            f"private and no valid token was sent. Check the repo id (hf_hub_id in the model's "
+            f"pretrained_cfg), or set HF_TOKEN for a private repo. {local}")
+    if isinstance(error, RevisionNotFoundError):
+        return WeightsNotFoundError(
+            f"Cannot download {where}: revision {revision!r} does not exist in {repo_id} on {endpoint}. "
+            f"Use an existing branch, tag or commit. {local}")
+    if isinstance(error, (LocalEntryNotFoundError, OfflineModeIsEnabled, httpx2.TransportError)):
+        if constants.is_offline_mode():
+            reason = "HF_HUB_OFFLINE is set"
+            fix = "Unset HF_HUB_OFFLINE to download it."
+        else:
+            reason = f"cannot reach the Hub at {endpoint}: {_first_line(error)}"
+            fix = ("Check the network (and HF_ENDPOINT), raise HF_HUB_ETAG_TIMEOUT on a slow link, "
+                   "or download it once where the Hub is reachable.")
+        return HubUnreachableError(
+            f"Cannot download {where}: {reason}, and it is not in the cache ({constants.HF_HUB_CACHE}). "
+            f"{fix} {local}")
+    if isinstance(error, EntryNotFoundError):
+        return WeightsNotFoundError(
+            f"Cannot download {where}: {repo_id} has no file {filename!r} on {endpoint}. Check the file "
+            f"name (hf_hub_filename in the model's pretrained_cfg), or publish it with "
+            f"`python -m snnzoo.publish`. {local}")
+    if status in (401, 403):
+        return WeightsNotFoundError(
+            f"Cannot download {where}: the Hub at {endpoint} refused access (HTTP {status}). Check HF_TOKEN "
+            f"and its permissions. {local}")
+    return HubUnreachableError(
+        f"Cannot download {where}: the Hub at {endpoint} answered HTTP {status} ({_first_line(error)}) "
+        f"and the file is not in the cache ({constants.HF_HUB_CACHE}). Try again later. {local}")
+
+
+def _describe(repo_id: str, filename: str, revision: str | None) -> str:
+    at = f" at revision {revision}" if revision else ""
+    return f"{filename} from {repo_id}{at}"
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _announced_sha256(path: Path) -> str | None:
+    """The sha256 the Hub announced for a cached LFS file: the name of its blob in the cache."""
+    blob = path.resolve()
+    if blob.parent.name == "blobs" and SHA256_PATTERN.fullmatch(blob.name):
+        return blob.name
+    return None
+
+
+def _check_sha256(path: Path, expected: str, source: str | None) -> None:
+    actual = file_sha256(path)
+    if actual == expected.lower():
+        return
+    origin = f" (from {source})" if source else ""
+    raise WeightsIntegrityError(
+        f"{path}{origin} has sha256 {actual}, expected {expected}: the file is corrupted, truncated, or not "
+        f"the published one. Delete {path.resolve()} and download it again (download_weights(..., "
+        f"force_download=True)); if the file on the Hub was changed on purpose, update the recorded sha256.")
+
+
+# Saving
+
+
+def _check_extra_file_name(name: str) -> None:
+    if name in (WEIGHTS_FILENAME, CONFIG_FILENAME, CARD_FILENAME):
+        raise ValueError(f"extra_files cannot replace {name}: save_pretrained writes it "
+                         "(pass model_card=... for the card)")
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"extra_files names must be plain, visible file names, not {name!r}")
+    if name.endswith(PICKLE_SUFFIXES):
+        raise ValueError(f"extra_files cannot hold {name!r}: pickle-based files are never published")
+
+
+def _default_card(config: dict) -> str:
+    architecture = config["architecture"]
+    license_name = config.get("pretrained_cfg", {}).get("license")
+    if not license_name:
+        raise ValueError(f"Cannot write a model card for {architecture}: its pretrained_cfg has no "
+                         "'license'. Set it in the model's default_cfgs, or pass model_card=... with a "
+                         "license in its front matter.")
+    front_matter = yaml.safe_dump({"library_name": "timm", "license": license_name, "tags": list(CARD_TAGS),
+                                   "pipeline_tag": "image-classification"}, sort_keys=False)
+    return (f"---\n{front_matter}---\n\n# {architecture}\n\n"
+            f"Spiking neural network weights for `{architecture}`, published with snnzoo.\n\n"
+            f"```python\nimport snnzoo\n\n"
+            f"model = snnzoo.create_model(\"{architecture}\", pretrained=True)\n```\n\n"
+            f"`model.safetensors` sha256: `{config['pretrained_cfg'][WEIGHTS_SHA256_KEY]}`\n")
+
+
+def _move_into_place(staging: Path, directory: Path) -> None:
+    """Rename `staging` to `directory`; an existing `directory` is set aside first and removed last."""
+    if not directory.exists():
+        os.replace(staging, directory)
+        return
+    previous = directory.parent / f".{directory.name}.previous-{uuid.uuid4().hex[:12]}"
+    os.replace(directory, previous)
+    try:
+        os.replace(staging, directory)
+    except BaseException:
+        os.replace(previous, directory)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+# Validation
+
+
+def _read_config(directory: Path, problems: list[str]) -> dict | None:
+    path = directory / CONFIG_FILENAME
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        problems.append(f"config.json is not valid JSON: {error}")
+        return None
+    if not isinstance(config, dict):
+        problems.append(f"config.json must hold an object, not {type(config).__name__}")
+        return None
+    if not isinstance(config.get("architecture"), str) or not config["architecture"]:
+        problems.append("config.json has no 'architecture' naming the timm model to build")
+    if not isinstance(config.get("model_args", {}), dict):
+        problems.append("config.json's 'model_args' must be an object of keyword arguments")
+    if not isinstance(config.setdefault("pretrained_cfg", {}), dict):
+        problems.append("config.json's 'pretrained_cfg' must be an object")
+        config["pretrained_cfg"] = {}
+    return config
+
+
+def _read_card_metadata(directory: Path, problems: list[str]) -> dict | None:
+    path = directory / CARD_FILENAME
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    match = re.match(r"---\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", text, re.DOTALL)
+    if match is None:
+        problems.append(f"{CARD_FILENAME} has no YAML front matter (a block between '---' lines at the top)")
+        return None
+    try:
+        metadata = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as error:
+        problems.append(f"{CARD_FILENAME} front matter is not valid YAML: {error}")
+        return None
+    if not isinstance(metadata, dict):
+        problems.append(f"{CARD_FILENAME} front matter must be a mapping of key: value lines")
+        return None
+    problems += [f"{CARD_FILENAME} front matter has no {key!r}" for key in ("library_name", "license")
+                 if not metadata.get(key)]
+    return metadata
+
+
+def _architecture_problems(config: dict, state_dict: dict) -> list[str]:
+    architecture = config["architecture"]
+    model_args = dict(config.get("model_args") or {})
+    if "num_classes" in config:
+        model_args.setdefault("num_classes", config["num_classes"])
+    try:
+        model = timm.create_model(architecture, pretrained=False, **model_args)
+    except Exception as error:  # unknown architecture or arguments it does not take
+        return [f"timm.create_model({architecture!r}, **{model_args}) failed ({type(error).__name__}: "
+                f"{_first_line(error)}): the architecture must be registered (import its package) and take "
+                f"config.json's model_args as JSON gives them (lists, not tuples)"]
+    expected = model.state_dict()
+    problems = []
+    missing = sorted(expected.keys() - state_dict.keys())
+    unexpected = sorted(state_dict.keys() - expected.keys())
+    if missing:
+        problems.append(f"model.safetensors lacks {len(missing)} key(s) that {architecture} has: "
+                        f"{_some(missing)}")
+    if unexpected:
+        problems.append(f"model.safetensors has {len(unexpected)} key(s) that {architecture} does not: "
+                        f"{_some(unexpected)}")
+    mismatched = [f"{key} {tuple(state_dict[key].shape)} vs {tuple(expected[key].shape)}"
+                  for key in sorted(expected.keys() & state_dict.keys())
+                  if state_dict[key].shape != expected[key].shape]
+    if mismatched:
+        problems.append(f"{len(mismatched)} tensor(s) have other shapes than {architecture} built with "
+                        f"{model_args} expects (file vs model): {_some(mismatched)}")
+    return problems
+
+
+def _some(items: list[str], limit: int = 5) -> str:
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more

@@ -1,0 +1,193 @@
+"""SNASNet's Hamming spike kernel: the Triton kernel and the torch path against the authors'
+arithmetic (the reference), the reference against a hand-computed case, the accumulated score
+against numpy's slogdet, singular kernels and bad input."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import assert_close, assert_equal
+from snnzoo.kernels.spike_kernel import (HammingKernelScorer, hamming_kernel,
+                                         hamming_kernel_reference, pairwise_hamming,
+                                         pairwise_hamming_reference)
+
+DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.bool]
+
+
+def _spikes(shape, device, dtype=torch.float32, seed=0):
+    """Binary spikes [B, ...] whose rows fire at rates spread over (0, 0.6)."""
+    generator = torch.Generator().manual_seed(seed)
+    rates = torch.rand((shape[0],) + (1,) * (len(shape) - 1), generator=generator) * 0.6
+    return (torch.rand(shape, generator=generator) < rates).to(device, dtype)
+
+
+def _term_tolerance(neuron_count):
+    """float32 rounding of terms of size ~N (one ulp of a rate may differ on CUDA)."""
+    return 2e-6 * neuron_count, 1e-6
+
+
+def _compare_with_reference(spikes, backend):
+    what = f"{backend} {spikes.dtype} {tuple(spikes.shape)}"
+    assert_equal(pairwise_hamming(spikes, backend), pairwise_hamming_reference(spikes),
+                 f"{what} H")
+    expected = hamming_kernel_reference(spikes).double()
+    assert_close(hamming_kernel(spikes, backend), expected,
+                 *_term_tolerance(spikes[0].numel()), f"{what} K term")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("neuron_count", [1, 100, 1000])
+@pytest.mark.parametrize("batch_size", [1, 7, 33])
+def test_triton_matches_reference(batch_size, neuron_count, dtype, device):
+    _compare_with_reference(_spikes((batch_size, neuron_count), device, dtype), "triton")
+
+
+@pytest.mark.parametrize("shape", [(7, 4099), (256, 40), (5, 3, 7, 11)])
+def test_triton_odd_sizes(shape, device):
+    _compare_with_reference(_spikes(shape, device), "triton")
+
+
+@pytest.mark.parametrize("backend", ["triton", "torch", "auto"])
+@pytest.mark.parametrize("layout", ["transposed", "batch-strided", "channels-last", "neuron-major"])
+def test_non_contiguous_input(layout, backend, device):
+    if layout == "transposed":
+        spikes = _spikes((9, 40, 13), device).transpose(1, 2)
+    elif layout == "batch-strided":
+        spikes = _spikes((18, 300), device)[::2]
+    elif layout == "channels-last":
+        spikes = _spikes((9, 4, 6, 5), device).to(memory_format=torch.channels_last)
+    else:
+        spikes = _spikes((300, 9), device).t()  # [B, N] with the batch contiguous
+    assert not spikes.is_contiguous()
+    _compare_with_reference(spikes, backend)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_torch_path_matches_reference(dtype, device):
+    _compare_with_reference(_spikes((33, 1000), device, dtype), "torch")
+
+
+def test_spikes_are_what_is_positive(device):
+    """Like the authors' (out > 0): any positive value spikes, zero and negatives do not."""
+    values = torch.tensor([[0.5, -1.0, 0.0, 2.0], [1.0, 0.0, -0.0, 0.0]], device=device)
+    expected = torch.tensor([[0, 1], [1, 0]], device=device)  # rows 1001 and 1000; != 0 gives 2
+    for backend in ("triton", "torch"):
+        assert_equal(pairwise_hamming(values, backend), expected, f"{backend} H")
+
+
+def test_hand_computed_example(device):
+    # x = [[1, 0, 1], [0, 0, 1]]: N = 3, n = (2, 1), p = (2/3, 1/3), H = [[0, 1], [1, 0]]
+    # q[0,1] = p0 (1 - p1) + (1 - p0) p1 = 4/9 + 1/9 = 5/9;  q[0,0] = q[1,1] = 2 (2/9) = 4/9
+    # term = 3 - 0.5 / (q + 1e-3) H: 3 on the diagonal (H = 0), 3 - 0.5 / (5/9 + 0.001) = 2.10090
+    # det = 9 - 2.10090^2 = 4.58622, score = log 4.58622 = 1.52306
+    spikes = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]], device=device)
+    off_diagonal = 3 - 0.5 / (5 / 9 + 1e-3)
+    expected = torch.tensor([[3.0, off_diagonal], [off_diagonal, 3.0]], dtype=torch.float64)
+    assert_equal(pairwise_hamming_reference(spikes).cpu(), torch.tensor([[0, 1], [1, 0]]), "H")
+    assert_close(hamming_kernel_reference(spikes).cpu(), expected, 1e-6, 1e-6, "reference term")
+    for backend in ("triton", "torch"):
+        scorer = HammingKernelScorer(backend)
+        scorer.add(spikes)
+        scorer.add(spikes)  # K / count is the same term
+        assert scorer.count == 2
+        assert_close(scorer.kernel.cpu() / 2, expected, 1e-6, 1e-6, f"{backend} K / count")
+        assert scorer.score() == pytest.approx(math.log(9 - off_diagonal**2), rel=1e-6)
+
+
+def _layer_outputs(batch_size, device):
+    """Spikes of a few layers and timesteps, conv-shaped and flat, of differing dtypes."""
+    shapes = [(batch_size, 4, 6, 6), (batch_size, 300), (batch_size, 2, 7, 5), (batch_size, 1000)]
+    dtypes = [torch.float32, torch.float16, torch.bool, torch.bfloat16]
+    return [_spikes(shape, device, dtype, seed) for seed, (shape, dtype)
+            in enumerate(zip(shapes * 2, dtypes * 2))]
+
+
+@pytest.mark.parametrize("backend", ["triton", "torch", "auto"])
+def test_accumulated_score_matches_numpy(backend, device):
+    """K over several adds and its score, against the authors' host-side float64 numpy sum."""
+    outputs = _layer_outputs(33, device)
+    numpy_kernel = np.zeros((33, 33))
+    scorer = HammingKernelScorer(backend)
+    for spikes in outputs:
+        numpy_kernel += hamming_kernel_reference(spikes).cpu().numpy()
+        scorer.add(spikes)
+    assert scorer.count == len(outputs) and scorer.kernel.dtype == torch.float64
+    atol, rtol = _term_tolerance(1000)
+    assert_close(scorer.kernel.cpu(), torch.from_numpy(numpy_kernel), atol * len(outputs), rtol,
+                 f"{backend} accumulated K")
+    sign, expected = np.linalg.slogdet(numpy_kernel / len(outputs))
+    assert sign != 0
+    assert scorer.score() == pytest.approx(expected, rel=1e-6, abs=1e-6)
+
+
+def test_forward_hook_adds_every_output(device):
+    scorer = HammingKernelScorer()
+    module = torch.nn.Identity()
+    module.register_forward_hook(scorer.hook)
+    spikes = _spikes((5, 20), device)
+    module(spikes)
+    module((spikes, None))  # a tuple output: its first element, as in the authors' hook
+    assert scorer.count == 2
+    assert_close(scorer.kernel, 2 * hamming_kernel_reference(spikes).double(), 1e-5, 1e-6, "K")
+
+
+@pytest.mark.parametrize("backend", ["triton", "torch"])
+@pytest.mark.parametrize("case", ["silent", "repeated-row"])
+def test_singular_kernel_scores_minus_infinity(case, backend, device):
+    # Silent layers: p = q = 0 and H = 0, so every term is N: K = N ones, rank 1.
+    # A repeated input row gives two identical rows of K.
+    scorer = HammingKernelScorer(backend)
+    for seed in range(3):
+        spikes = _spikes((6, 50), device, seed=seed)
+        if case == "silent":
+            spikes.zero_()
+        else:
+            spikes[4] = spikes[1]
+        scorer.add(spikes)
+    with pytest.warns(RuntimeWarning, match="singular"):
+        assert scorer.score() == -math.inf
+
+
+def test_non_finite_or_empty_kernel_scores_minus_infinity(device):
+    scorer = HammingKernelScorer()
+    with pytest.warns(RuntimeWarning, match="no LIF output"):
+        assert scorer.score() == -math.inf
+    scorer.add(_spikes((4, 30), device))
+    scorer.kernel[1, 2] = math.nan
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        assert scorer.score() == -math.inf
+
+
+def test_a_regular_score_does_not_warn(device):
+    scorer = HammingKernelScorer()
+    scorer.add(_spikes((6, 200), device))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isfinite(scorer.score())
+
+
+def test_bad_input_is_refused_with_its_shape(device):
+    scorer = HammingKernelScorer()
+    with pytest.raises(ValueError, match=r"shape \(10,\)"):
+        scorer.add(torch.ones(10, device=device))
+    scorer.add(_spikes((4, 10), device))
+    with pytest.raises(ValueError, match=r"shape \(5, 10\).*batch size 5.*batch size 4"):
+        scorer.add(_spikes((5, 10), device))
+    with pytest.raises(ValueError, match=r"shape \(4, 0\) are empty"):
+        scorer.add(torch.ones(4, 0, device=device))
+    with pytest.raises(ValueError, match="int32"):
+        pairwise_hamming(torch.ones(3, 4, dtype=torch.int32, device=device))
+    with pytest.raises(ValueError, match="backend='cuda'"):
+        HammingKernelScorer(backend="cuda")
+    scorer.reset()
+    scorer.add(_spikes((5, 10), device))  # a new batch after reset() is fine
+    assert scorer.count == 1
+
+
+def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(ValueError, match="needs CUDA tensors"):
+        pairwise_hamming(torch.ones(3, 4), "triton")
