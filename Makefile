@@ -3,16 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench cards clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -e ".[test]"
 	touch $@
 
-# The main job on data shipped with the package (for now: the LIF benchmark on the CPU).
+# The main job on data shipped with the package: a short training-free search on the CPU.
 demo: $(BIN)/.installed
-	$(BIN)/python benchmarks/lif.py --quick --no-csv
+	$(BIN)/python -m snnzoo.search --num-search 60 --width 0.5 --batch-size 128 \
+		--out runs/demo --name snasnet_demo --resume
 
 # The whole test suite; Triton kernels run under the interpreter on the CPU.
 test: $(BIN)/.installed
@@ -22,6 +23,11 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/lif.py
 	$(BIN)/python benchmarks/scorer.py
+	$(BIN)/python benchmarks/models.py
+
+# Regenerate model_cards/ from the registered cfgs (never touches weights).
+cards: $(BIN)/.installed
+	$(BIN)/python scripts/make_model_cards.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

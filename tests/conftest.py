@@ -1,12 +1,14 @@
-"""Test setup: Triton kernels run under the interpreter unless SNNZOO_TEST_CUDA=1.
-
-TRITON_INTERPRET must be set before triton is imported, so it is set here, first.
+"""Test setup: Triton kernels run under the interpreter unless SNNZOO_TEST_CUDA=1, and an
+empty variants directory. Both must be set before snnzoo and triton are imported: here, first.
 """
 
 import os
+import tempfile
 
 if os.environ.get("SNNZOO_TEST_CUDA") != "1":
     os.environ.setdefault("TRITON_INTERPRET", "1")
+# Searched variants on this machine must not join the registry the tests walk.
+os.environ["SNNZOO_VARIANTS_DIR"] = tempfile.mkdtemp(prefix="snnzoo-test-variants-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

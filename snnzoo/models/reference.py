@@ -107,7 +107,7 @@ class AuthorsSNASNet(nn.Module):
     def __init__(self, genotype="0302 0030 3003 0000", cell="backward", width=128,
                  second_pool=2, num_classes=100, neurons_per_class=5, classifier_width=1024,
                  in_chans=3, img_size=32, stem_stride=1, timesteps=5, tau=4.0 / 3.0,
-                 v_threshold=1.0, drop_rate=0.5, backend="torch"):
+                 v_threshold=1.0, drop_rate=0.5, head_init_std=0.01, backend="torch"):
         super().__init__()
         genotype = parse_genotype(genotype, cell)
         neuron = dict(tau=tau, v_threshold=v_threshold, v_reset=0.0, surrogate="atan",
@@ -139,7 +139,7 @@ class AuthorsSNASNet(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
+                nn.init.normal_(module.weight, 0.0, head_init_std)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 

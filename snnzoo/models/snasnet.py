@@ -43,6 +43,8 @@ class SNASNet(nn.Module):
         timesteps: T for static images (a sequence input brings its own T).
         tau, v_threshold: the LIF neurons' constants (hard reset to 0, atan surrogate).
         drop_rate: classifier dropout (one mask per forward, shared by all steps).
+        head_init_std: std of the normal init of the classifier's Linear layers (the
+            authors' 0.01; larger values let a small network's classifier spike at the start).
         backend: LIF backend, "auto", "triton" or "torch" (see snnzoo.layers.LIF).
     """
 
@@ -51,7 +53,7 @@ class SNASNet(nn.Module):
                  num_classes: int = 100, neurons_per_class: int = 5, classifier_width: int = 1024,
                  in_chans: int = 3, img_size: int = 32, stem_stride: int = 1, timesteps: int = 5,
                  tau: float = 4.0 / 3.0, v_threshold: float = 1.0, drop_rate: float = 0.5,
-                 backend: str = "auto"):
+                 head_init_std: float = 0.01, backend: str = "auto"):
         super().__init__()
         for name, value in dict(width=width, second_pool=second_pool, timesteps=timesteps,
                                 neurons_per_class=neurons_per_class, in_chans=in_chans,
@@ -76,7 +78,8 @@ class SNASNet(nn.Module):
                                classifier_width=classifier_width,
                                img_size=img_size[0] if img_size[0] == img_size[1] else list(img_size),
                                stem_stride=stem_stride, timesteps=timesteps, tau=tau,
-                               v_threshold=v_threshold, drop_rate=drop_rate)
+                               v_threshold=v_threshold, drop_rate=drop_rate,
+                               head_init_std=head_init_std)
         neuron = dict(tau=tau, v_threshold=v_threshold, v_reset=0.0, surrogate="atan",
                       alpha=2.0, detach_reset=True, backend=backend)
 
@@ -95,6 +98,7 @@ class SNASNet(nn.Module):
         self.pre_fc = nn.Linear(2 * width * feature_size[0] * feature_size[1], classifier_width,
                                 bias=False)
         self.pre_lif = LIF(**neuron)
+        self.head_init_std = head_init_std
         self.fc = self._make_fc(num_classes)
         self._init_weights()
 
@@ -118,7 +122,7 @@ class SNASNet(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
+                nn.init.normal_(module.weight, 0.0, self.head_init_std)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
@@ -136,7 +140,7 @@ class SNASNet(nn.Module):
         self.num_classes = num_classes
         self.fc = self._make_fc(num_classes)
         if isinstance(self.fc, nn.Linear):
-            nn.init.normal_(self.fc.weight, 0.0, 0.01)
+            nn.init.normal_(self.fc.weight, 0.0, self.head_init_std)
             nn.init.zeros_(self.fc.bias)
 
     def _encode(self, x: Tensor) -> Tensor:
@@ -226,7 +230,7 @@ MODEL_ARGS = {
                                  classifier_width=4096, in_chans=3, img_size=64, stem_stride=2),
     "snasnet_fmnist": dict(genotype="0302 0030 3003 0000", cell="backward", width=16,
                            second_pool=2, num_classes=10, neurons_per_class=10,
-                           classifier_width=256, in_chans=1, img_size=28),
+                           classifier_width=256, in_chans=1, img_size=28, head_init_std=0.1),
 }
 DATASET = {"snasnet_cifar10": "cifar10", "snasnet_cifar100": "cifar100",
            "snasnet_tinyimagenet": "tinyimagenet", "snasnet_fmnist": "fashion-mnist"}

@@ -1,0 +1,70 @@
+"""python -m snnzoo.search: training-free search for SNASNet cells.
+
+Samples cells of 4 nodes with forward and (for backward cells) temporal feedback edges,
+scores each untrained candidate by how differently it spikes for different images (the
+sparsity-aware Hamming kernel, score = log|det K|), keeps the best, and emits it as a model
+variant that snnzoo.create_model(NAME) builds in later processes.
+
+    python -m snnzoo.search --num-search 50 --width 0.5 --out runs/search
+    python -m snnzoo.search --dataset cifar10 --data-dir ~/data --cell backward --out runs/c10
+    torchrun --nproc-per-node 4 -m snnzoo.search --dataset cifar100 --data-dir ~/data ...
+
+OUT gets candidates.jsonl (one line per scored candidate, flushed as it is written: stop the
+search at any time and continue it with --resume), search.json (the settings), best.json,
+scores.png (histogram), cell.png (the winner) and the variant's folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from snnzoo.data import DEFAULT_DATASET
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m snnzoo.search", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default=DEFAULT_DATASET,
+                        help="fashion-mnist-sample (embedded, the default), fashion-mnist, "
+                             "cifar10, cifar100, tinyimagenet, or an image folder")
+    parser.add_argument("--data-dir", help="where the data set lies")
+    parser.add_argument("--download", action="store_true", help="download the data set if missing")
+    parser.add_argument("--cell", choices=["forward", "backward"], default="backward")
+    parser.add_argument("--num-search", type=int, default=5000, help="cells to sample")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per score")
+    parser.add_argument("--repeat", type=int, default=2, help="batches averaged per candidate")
+    parser.add_argument("--timesteps", type=int, default=5)
+    parser.add_argument("--width", type=float, default=1.0,
+                        help="multiplies the model's channel widths (e.g. 0.25 on a CPU)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", type=Path, default=Path("runs/search"))
+    parser.add_argument("--resume", action="store_true", help="continue the search in --out")
+    parser.add_argument("--top-k", type=int, default=5, help="rows of the summary table")
+    parser.add_argument("--name", help="variant name (snasnet_...; default from data set, "
+                                       "cell and seed)")
+    args = parser.parse_args(argv)
+    for option in ("num_search", "batch_size", "repeat", "timesteps", "top_k"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option.replace('_', '-')} must be at least 1")
+    if args.width <= 0:
+        parser.error(f"--width {args.width} must be positive")
+    if args.batch_size < 2:
+        parser.error("--batch-size must be at least 2 (the kernel compares images)")
+    if args.name is not None and not args.name.startswith("snasnet_"):
+        parser.error(f"--name {args.name!r} must start with 'snasnet_'")
+    return args
+
+
+def main(argv=None) -> int:
+    from snnzoo.search.run import run_search
+    run_search(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The model card of a searched variant."""
+
+from __future__ import annotations
+
+import sys
+
+from snnzoo.models.genotype import OPERATIONS, parse_genotype
+
+
+def variant_card(name: str, best: dict, model, args) -> str:
+    genotype = parse_genotype(best["genotype"], best["cell"])
+    parameters = sum(p.numel() for p in model.parameters())
+    edges = [f"| {i} -> {j} | forward | {OPERATIONS[op]} |" for i, j, op in genotype.forward_edges]
+    edges += [f"| {i} -> {j} | feedback (t -> t+1) | {OPERATIONS[op]} |"
+              for i, j, op in genotype.feedback_edges]
+    top = "\n".join(f"| {place} | `{r['genotype']}` | {r['score']:.3f} |"
+                    for place, r in enumerate(best["top"], 1))
+    return f"""---
+library_name: timm
+license: mit
+tags:
+- snnzoo
+- spiking-neural-network
+- image-classification
+- neural-architecture-search
+---
+
+# {name}
+
+An SNASNet variant (Kim et al., *Neural Architecture Search for Spiking Neural Networks*,
+ECCV 2022, arXiv:2201.10355) whose {best['cell']} cell was found by snnzoo's training-free
+search on {best['dataset']}: the best of {best['scored']} distinct untrained candidates
+({best['sampled']} sampled), scored by the sparsity-aware Hamming kernel of their spikes.
+
+**No weights are published for this variant**: it is an untrained architecture. Train it
+with `python -m snnzoo.train {name} --dataset {best['dataset']}`.
+
+## The cell
+
+Genotype `{best['genotype']}` ({best['cell']} cell), score {best['score']:.3f}.
+
+![cell](cell.png)
+
+| edge | kind | operation |
+|---|---|---|
+{chr(10).join(edges)}
+
+## Usage
+
+```python
+import snnzoo
+model = snnzoo.create_model("{name}")
+```
+
+The variant is registered from this folder by `import snnzoo` when it lies in the variants
+directory (`$SNNZOO_VARIANTS_DIR`, default `~/.cache/snnzoo/variants`).
+
+## The search (measured here)
+
+```
+python -m snnzoo.search {" ".join(sys.argv[1:])}
+```
+
+Width multiplier {args.width}, batch {args.batch_size}, {args.repeat} repeats, T={args.timesteps},
+seed {args.seed}; the network built here has {parameters:,} parameters.
+
+| rank | genotype | score |
+|---|---|---|
+{top}
+
+## Citation
+
+```bibtex
+@inproceedings{{kim2022neural,
+  title={{Neural Architecture Search for Spiking Neural Networks}},
+  author={{Kim, Youngeun and Li, Yuhang and Park, Hyoungseob and Venkatesha, Yeshwanth and Panda, Priyadarshini}},
+  booktitle={{European Conference on Computer Vision (ECCV)}},
+  year={{2022}}
+}}
+```
+"""

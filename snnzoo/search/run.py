@@ -1,0 +1,256 @@
+"""One search run: sample cells, score each untrained candidate, keep the best, emit it.
+
+Every candidate's network initialisation and image batches are seeded by (seed, candidate
+index), never by what ran before, so a run split over processes, interrupted and resumed, or
+repeated gives the same scores and the same winner on the same device.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from snnzoo.data import dataset_info, first_batch, load_dataset
+from snnzoo.models.snasnet import MODEL_ARGS, SNASNet
+from snnzoo.models.variants import register_variant, variants_dirs, write_variant_config
+
+from .scoring import score
+from .space import sample_genotypes
+
+CANDIDATES = "candidates.jsonl"
+SETTINGS = "search.json"
+# The entrypoint whose macro network a data set's search uses.
+BASE_MODEL = {"fashion-mnist-sample": "snasnet_fmnist", "fashion-mnist": "snasnet_fmnist",
+              "cifar10": "snasnet_cifar10", "cifar100": "snasnet_cifar100",
+              "tinyimagenet": "snasnet_tinyimagenet"}
+# Settings that must match for --resume to continue a run.
+RUN_KEYS = ("dataset", "cell", "num_search", "batch_size", "repeat", "timesteps", "width",
+            "seed", "model_args")
+
+
+@dataclass
+class Candidate:
+    index: int  # position in the seeded sample sequence (first occurrence)
+    genotype: str
+
+
+def model_args_for(args, info) -> dict:
+    """The macro network of the search: the data set's entrypoint, widths scaled by --width."""
+    base = dict(MODEL_ARGS[BASE_MODEL.get(args.dataset, "snasnet_cifar100")])
+    base.update(num_classes=info.num_classes, in_chans=info.input_size[0],
+                img_size=info.input_size[1], timesteps=args.timesteps, cell=args.cell)
+    base["width"] = max(1, round(base["width"] * args.width))
+    base["classifier_width"] = max(1, round(base["classifier_width"] * args.width))
+    base.pop("genotype")
+    return base
+
+
+def unique_candidates(args) -> list[Candidate]:
+    """The seeded samples with repeats of an already drawn (pruned) genotype left out."""
+    seen, candidates = set(), []
+    for index, genotype in enumerate(sample_genotypes(args.cell, args.num_search, args.seed)):
+        if str(genotype) not in seen:
+            seen.add(str(genotype))
+            candidates.append(Candidate(index, str(genotype)))
+    return candidates
+
+
+def score_candidate(candidate: Candidate, model_args, dataset, args, device) -> dict:
+    """Mean score over --repeat batches of a freshly initialised network in train mode."""
+    started = time.perf_counter()
+    seed = args.seed * 1_000_003 + candidate.index
+    torch.manual_seed(seed)
+    model = SNASNet(genotype=candidate.genotype, **model_args).to(device).train()
+    repeats = []
+    for repeat in range(args.repeat):
+        images, _ = first_batch(dataset, args.batch_size, seed=seed * 16 + repeat)
+        torch.manual_seed(seed * 16 + repeat)
+        repeats.append(score(model, images.to(device)))
+    value = -math.inf if any(not math.isfinite(r) for r in repeats) else sum(repeats) / len(repeats)
+    return dict(index=candidate.index, genotype=candidate.genotype, score=value,
+                repeats=repeats, seconds=round(time.perf_counter() - started, 3))
+
+
+def read_records(out: Path, repair: bool = False) -> dict[str, dict]:
+    """Scored candidates by genotype, from candidates.jsonl and any per-rank files. A line cut
+    short by a kill is dropped (that candidate is scored again); with repair, files holding
+    one are rewritten without it, so that appending continues on a clean line."""
+    records = {}
+    for path in sorted(out.glob("candidates*.jsonl")):
+        text = path.read_text()
+        valid = []
+        for line in text.split("\n"):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            valid.append(line)
+            record["score"] = float(record["score"])
+            records[record["genotype"]] = record
+        cleaned = "".join(line + "\n" for line in valid)
+        if repair and cleaned != text:
+            _rewrite_atomically(path, cleaned)
+    return records
+
+
+def _append(handle, record):
+    handle.write(json.dumps(record) + "\n")
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _rewrite_atomically(path: Path, text: str):
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _check_settings(out: Path, settings: dict, resume: bool):
+    path = out / SETTINGS
+    if path.exists() or (out / CANDIDATES).exists():
+        if not resume:
+            raise SystemExit(f"error: {out} holds a search already; pass --resume to continue "
+                             f"it, or choose another --out")
+        if path.exists():
+            previous = json.loads(path.read_text())
+            changed = {key: (previous.get(key), settings[key]) for key in RUN_KEYS
+                       if previous.get(key) != settings[key]}
+            if changed:
+                raise SystemExit(f"error: --resume with different settings than the run in {out}: "
+                                 + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items()))
+    _rewrite_atomically(path, json.dumps(settings, indent=2) + "\n")
+
+
+def _distributed():
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def run_search(args) -> dict:
+    rank, world = _distributed()
+    device = torch.device(args.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    info = dataset_info(args.dataset)
+    dataset = load_dataset(args.dataset, "train", args.data_dir, args.download)
+    if args.batch_size > len(dataset):
+        raise SystemExit(f"error: --batch-size {args.batch_size} is larger than the "
+                         f"{len(dataset)} images of {args.dataset}")
+    model_args = model_args_for(args, info)
+    out = args.out
+    settings = dict(dataset=args.dataset, cell=args.cell, num_search=args.num_search,
+                    batch_size=args.batch_size, repeat=args.repeat, timesteps=args.timesteps,
+                    width=args.width, seed=args.seed, model_args=model_args)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        _check_settings(out, settings, args.resume)
+        read_records(out, repair=True)
+    if world > 1:
+        dist.barrier()
+    candidates = unique_candidates(args)
+    done = read_records(out)
+    mine = [c for k, c in enumerate(candidates) if k % world == rank and c.genotype not in done]
+    shard = out / (CANDIDATES if world == 1 else f"candidates.rank{rank}.jsonl")
+    best = max((r["score"] for r in done.values()), default=-math.inf)
+    bar = tqdm(mine, desc=f"scoring ({len(done)} done before)" if done else "scoring",
+               disable=rank != 0, dynamic_ncols=True, unit="cell")
+    try:
+        with open(shard, "a") as handle:
+            for candidate in bar:
+                record = score_candidate(candidate, model_args, dataset, args, device)
+                _append(handle, record)
+                best = max(best, record["score"])
+                bar.set_postfix(best=f"{best:.2f}", last=f"{record['score']:.2f}")
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {CANDIDATES} keeps every scored candidate; continue with "
+              f"--resume", file=sys.stderr)
+        raise SystemExit(130)
+    if world > 1:
+        dist.barrier()
+    result = None
+    if rank == 0:
+        records = read_records(out)
+        ordered = sorted(records.values(), key=lambda r: r["index"])
+        _rewrite_atomically(out / CANDIDATES, "".join(json.dumps(r) + "\n" for r in ordered))
+        for path in out.glob("candidates.rank*.jsonl"):
+            path.unlink()
+        result = finish(args, ordered, model_args, info, out)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return result
+
+
+def ranking(records: list[dict]) -> list[dict]:
+    """Best first; ties (and -inf) broken by sample order, so the winner is deterministic."""
+    return sorted(records, key=lambda r: (-r["score"] if math.isfinite(r["score"]) else math.inf,
+                                          r["index"]))
+
+
+def default_name(args) -> str:
+    slug = "".join(ch if ch.isalnum() else "_" for ch in Path(args.dataset).name.lower())
+    return f"snasnet_{slug}_{args.cell}_seed{args.seed}"
+
+
+def finish(args, records, model_args, info, out: Path) -> dict:
+    """Summary table, best.json, pictures, and the winner as a registered model variant."""
+    from snnzoo.search.card import variant_card
+    from snnzoo.viz import draw_cell, score_histogram
+
+    ranked = ranking(records)
+    winner = ranked[0]
+    name = args.name or default_name(args)
+    top = ranked[:args.top_k]
+    width = max(len(r["genotype"]) for r in top)
+    print(f"\ntop {len(top)} of {len(records)} scored {args.cell} cells "
+          f"({args.num_search} sampled):", file=sys.stderr)
+    print(f"{'rank':>4}  {'genotype':{width}}  {'score':>10}  {'index':>6}", file=sys.stderr)
+    for place, record in enumerate(top, 1):
+        print(f"{place:>4}  {record['genotype']:{width}}  {record['score']:>10.3f}  "
+              f"{record['index']:>6}", file=sys.stderr)
+    best = dict(name=name, genotype=winner["genotype"], cell=args.cell, score=winner["score"],
+                index=winner["index"], scored=len(records), sampled=args.num_search,
+                dataset=args.dataset, model_args=model_args, top=top)
+    _rewrite_atomically(out / "best.json", json.dumps(best, indent=2) + "\n")
+    score_histogram([r["score"] for r in records], out / "scores.png", best=winner["score"],
+                    title=f"{len(records)} {args.cell} cells on {args.dataset}")
+    variant_folder = out / name
+    model = SNASNet(genotype=winner["genotype"], **model_args)
+    pretrained_cfg = dict(input_size=tuple(info.input_size), mean=tuple(info.mean),
+                          std=tuple(info.std), num_classes=info.num_classes, license="mit",
+                          first_conv="stem.0", classifier="fc", fixed_input_size=True,
+                          paper_ids="arXiv:2201.10355", timesteps=args.timesteps,
+                          genotype=winner["genotype"], cell=args.cell)
+    write_variant_config(variant_folder, name, model, pretrained_cfg)
+    draw_cell((winner["genotype"], args.cell), variant_folder / "cell.png", title=name)
+    shutil.copyfile(variant_folder / "cell.png", out / "cell.png")
+    card = variant_card(name, best, model, args)
+    _rewrite_atomically(variant_folder / "README.md", card)
+    registry = variants_dirs()[0] / name
+    if registry.resolve() != variant_folder.resolve():
+        staging = registry.with_name(f".{name}.staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(variant_folder, staging)
+        shutil.rmtree(registry, ignore_errors=True)
+        os.replace(staging, registry)
+    register_variant(name, dict(model.model_args, in_chans=model.in_chans,
+                                num_classes=model.num_classes), pretrained_cfg)
+    print(f"\nwinner: {winner['genotype']} ({args.cell} cell), score {winner['score']:.3f}",
+          file=sys.stderr)
+    print(f"registered as {name} in {registry.parent} (results in {out})", file=sys.stderr)
+    print(f'import snnzoo; model = snnzoo.create_model("{name}")')
+    return best

@@ -1,0 +1,61 @@
+"""The training-free score of an untrained network: how differently it spikes for different
+images (the sparsity-aware Hamming kernel of Kim et al., score = log|det K|)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from snnzoo.kernels.spike_kernel import HammingKernelScorer
+from snnzoo.layers import LIF
+
+__all__ = ["score", "authors_score"]
+
+
+@torch.no_grad()
+def score(model: nn.Module, images: Tensor, backend: str = "auto") -> float:
+    """log|det(K / L)| where K sums, over every LIF output at every timestep (L of them), the
+    B x B kernel N - 0.5 H / (q + 1e-3) of the batch's spike rows (H: Hamming distances, q:
+    the rows' firing-rate mismatch). The model stays in the mode it was given (the search
+    scores in train mode, as the authors did). -inf, with a warning, for a singular kernel."""
+    scorer = HammingKernelScorer(backend)
+
+    def accumulate(lif, spikes, multistep):
+        for spikes_t in (spikes if multistep else (spikes,)):
+            scorer.add(spikes_t)
+
+    handles = [module.register_spike_hook(accumulate) for module in model.modules()
+               if isinstance(module, LIF)]
+    if not handles:
+        raise ValueError(f"{type(model).__name__} has no snnzoo LIF neurons to score")
+    try:
+        model(images)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return scorer.score()
+
+
+@torch.no_grad()
+def authors_score(model: nn.Module, images: Tensor) -> float:
+    """The authors' procedure, for tests and benchmarks: a forward hook on every LIF call (one
+    timestep each, as in their per-timestep network, e.g. snnzoo.models.reference), the
+    layer's kernel in float32 on the device, copied to a float64 numpy K at every call."""
+    import numpy as np
+
+    from snnzoo.kernels.spike_kernel import hamming_kernel_reference
+
+    state = dict(kernel=np.zeros((images.shape[0], images.shape[0])), calls=0)
+
+    def accumulate(module, inputs, output):
+        state["kernel"] = state["kernel"] + hamming_kernel_reference(output).cpu().numpy()
+        state["calls"] += 1
+
+    handles = [module.register_forward_hook(accumulate) for module in model.modules()
+               if isinstance(module, LIF)]
+    try:
+        model(images)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return float(np.linalg.slogdet(state["kernel"] / state["calls"])[1])

@@ -1,0 +1,265 @@
+"""Model cards: every registered model has a current, truthful model_cards/<name>/ folder; and
+snnzoo.viz writes the pictures."""
+
+import dataclasses
+import functools
+import importlib.util
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+import yaml
+from timm.layers import to_2tuple
+from timm.models._pretrained import PretrainedCfg
+
+import snnzoo
+from snnzoo import hub
+from snnzoo.models.genotype import parse_genotype
+from snnzoo.viz import draw_cell, score_histogram
+
+ROOT = Path(__file__).resolve().parent.parent
+CARDS = ROOT / "model_cards"
+GENERATOR = ROOT / "scripts" / "make_model_cards.py"
+MODELS = snnzoo.list_models()
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MEASURED_BEGIN = "<!-- measured:begin -->"
+OUR_CFG_KEYS = {"timesteps", "genotype", "cell", hub.WEIGHTS_SHA256_KEY}
+REGENERATE = "regenerate with `python scripts/make_model_cards.py`"
+
+
+@functools.cache
+def registered(name):
+    """A freshly built model on the meta device: its cfg, arguments and parameter shapes,
+    without the time to allocate and initialise 75 M weights."""
+    with torch.device("meta"):
+        return snnzoo.create_model(name)
+
+
+@pytest.fixture(scope="module")
+def generator():
+    spec = importlib.util.spec_from_file_location("make_model_cards", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_card(name):
+    path = CARDS / name / hub.CARD_FILENAME
+    assert path.is_file(), f"{path} is missing: {REGENERATE}"
+    text = path.read_text(encoding="utf-8")
+    match = re.match(r"---\n(.*?)\n---\n", text, re.DOTALL)
+    assert match, f"{path} has no YAML front matter between '---' lines at the top"
+    return yaml.safe_load(match.group(1)), text[match.end():]
+
+
+def stated(body, label, name):
+    match = re.search(rf"\*\*{label}:\*\* `?([^`\n(]+?)`?(?: \(|\n)", body)
+    assert match, f"the card of {name} does not state its {label.lower()} ('**{label}:** ...')"
+    return match.group(1).strip()
+
+
+def read_config(name):
+    path = CARDS / name / hub.CONFIG_FILENAME
+    assert path.is_file(), f"{path} is missing: {REGENERATE}"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# The folders
+
+
+def test_every_registered_model_has_a_folder():
+    assert MODELS, "snnzoo.list_models() is empty"
+    missing = [name for name in MODELS if not (CARDS / name).is_dir()]
+    assert not missing, f"no model_cards/<name>/ for {missing}: {REGENERATE}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_folder_has_card_and_cell_picture(name):
+    for filename in (hub.CARD_FILENAME, hub.CONFIG_FILENAME, "cell.png"):
+        assert (CARDS / name / filename).is_file(), f"model_cards/{name}/{filename} is missing"
+    picture = (CARDS / name / "cell.png").read_bytes()
+    assert picture.startswith(PNG_SIGNATURE), f"model_cards/{name}/cell.png is not a PNG"
+    _, body = read_card(name)
+    assert "![cell](cell.png)" in body, f"the card of {name} does not show cell.png"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_front_matter(name):
+    front_matter, _ = read_card(name)
+    cfg = registered(name).pretrained_cfg
+    assert front_matter.get("library_name") == "timm"
+    assert front_matter.get("license") == cfg["license"], (
+        f"card license {front_matter.get('license')!r} != cfg license {cfg['license']!r}")
+    tags = front_matter.get("tags") or []
+    for tag in ("snnzoo", "spiking-neural-network", "image-classification",
+                "neural-architecture-search"):
+        assert tag in tags, f"the card of {name} lacks the tag {tag!r}; it has {tags}"
+    datasets = front_matter.get("datasets") or []
+    assert datasets and all("/" in dataset for dataset in datasets), (
+        f"the card of {name} should name its data set by Hub id (owner/name), not {datasets}")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_card_states_the_registered_architecture(name):
+    _, body = read_card(name)
+    model = registered(name)
+    cfg = model.pretrained_cfg
+    expected = dict(Genotype=str(parse_genotype(cfg["genotype"], cfg["cell"])),
+                    **{"Cell type": cfg["cell"], "Timesteps": str(cfg["timesteps"]),
+                       "Parameters": f"{sum(p.numel() for p in model.parameters()):,}"})
+    for label, value in expected.items():
+        assert stated(body, label, name) == value, (
+            f"the card of {name} says {label.lower()} {stated(body, label, name)!r}, the "
+            f"registered model has {value!r}: {REGENERATE}")
+    assert model.genotype == expected["Genotype"] and model.timesteps == cfg["timesteps"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_config_matches_the_registered_model(name):
+    config = read_config(name)
+    model = registered(name)
+    cfg = model.pretrained_cfg
+    assert config["architecture"] == name
+    assert config["num_classes"] == cfg["num_classes"] == model.num_classes
+    assert config["num_features"] == model.num_features
+    model_args = config["model_args"]
+    for key, value in model.model_args.items():
+        written = model_args.get(key)
+        if key == "img_size":
+            written, value = to_2tuple(written), to_2tuple(value)
+        assert written == value, f"config.json of {name}: model_args[{key!r}] = {written!r}, " \
+                                 f"the model has {value!r}"
+    with torch.device("meta"):
+        rebuilt = timm.create_model(name, **model_args)
+    assert rebuilt.model_args == model.model_args, "config.json's model_args build another model"
+    timm_keys = {field.name for field in dataclasses.fields(PretrainedCfg)}
+    unknown = set(config["pretrained_cfg"]) - timm_keys - OUR_CFG_KEYS
+    assert not unknown, f"config.json of {name} has pretrained_cfg keys timm does not know: " \
+                        f"{sorted(unknown)}"
+    for key in ("timesteps", "genotype", "cell", "license", "input_size", "mean", "std"):
+        written, value = config["pretrained_cfg"][key], cfg[key]
+        if isinstance(value, tuple):
+            value = list(value)
+        assert written == value, f"config.json of {name}: pretrained_cfg[{key!r}] = " \
+                                 f"{written!r}, registered {value!r}"
+    weights = CARDS / name / hub.WEIGHTS_FILENAME
+    expected_sha256 = hub.file_sha256(weights) if weights.is_file() else cfg.get(
+        hub.WEIGHTS_SHA256_KEY)
+    assert config["pretrained_cfg"][hub.WEIGHTS_SHA256_KEY] == expected_sha256
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_metrics_only_with_a_measured_section(name):
+    front_matter, body = read_card(name)
+    measured = MEASURED_BEGIN in body
+    for key in ("metrics", "model-index"):
+        assert (key in front_matter) == measured, (
+            f"the card of {name} has {key!r} in its front matter "
+            f"{'without' if not measured else 'but not with'} a measured section: only numbers "
+            f"measured here belong in the metadata")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_card_without_published_weights_says_so(name):
+    _, body = read_card(name)
+    published = registered(name).pretrained_cfg.get(hub.WEIGHTS_SHA256_KEY)
+    assert ("not yet published" in body) == (not published), (
+        f"cfg hf_hub_sha256 is {published!r} but the card "
+        f"{'does not say' if not published else 'still says'} the weights are not yet published")
+    assert f'create_model("{name}", pretrained=True)' in body
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_card_is_up_to_date(name, generator):
+    problems = generator.check_model_folder(name, CARDS, device="meta")
+    assert not problems, f"{'; '.join(problems)}: {REGENERATE}"
+
+
+# The generator on a scratch folder
+
+
+RESULTS = {"top1": 90.5, "top5": 99.61, "images": 10000, "spikes_per_image": 4321.0,
+           "firing_rates": {"cell1.edges.0_1.lif": 0.0812},
+           "command": "python -m snnzoo.train snasnet_fmnist --dataset fashion-mnist",
+           "hardware": "2-core CPU", "training_time": "5 h"}
+
+
+def test_generator_writes_measured_results_and_keeps_them(tmp_path, generator):
+    name = "snasnet_fmnist"
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(RESULTS))
+    facts = generator.model_facts(name)
+    card = generator.render_card(facts, folder)
+    front_matter, body = generator.split_card(card)
+    assert MEASURED_BEGIN in body and "90.50%" in body and "99.61%" in body
+    assert RESULTS["command"] in body and "2-core CPU" in body
+    metrics = front_matter["model-index"][0]["results"][0]["metrics"]
+    assert [metric["value"] for metric in metrics] == [90.5, 99.61]
+    assert front_matter["model-index"][0]["results"][0]["dataset"]["type"] == \
+        "zalando-datasets/fashion_mnist"
+    assert "being trained" not in body and "not yet published" in body
+
+    (folder / hub.CARD_FILENAME).write_text(card)
+    (folder / "results.json").unlink()
+    kept = generator.render_card(facts, folder)
+    assert generator.measured_block(kept) == generator.measured_block(card)
+    assert generator.split_card(kept)[0]["model-index"] == front_matter["model-index"]
+
+
+def test_generator_never_touches_the_weights(tmp_path, generator):
+    name = "snasnet_fmnist"
+    folder = tmp_path / name
+    folder.mkdir()
+    weights = folder / hub.WEIGHTS_FILENAME
+    weights.write_bytes(b"not really weights")
+    generator.write_model_folder(name, tmp_path)
+    assert weights.read_bytes() == b"not really weights"
+    config = json.loads((folder / hub.CONFIG_FILENAME).read_text())
+    assert config["pretrained_cfg"][hub.WEIGHTS_SHA256_KEY] == hub.file_sha256(weights)
+    assert sorted(path.name for path in folder.iterdir()) == sorted(
+        [hub.CARD_FILENAME, hub.CONFIG_FILENAME, hub.WEIGHTS_FILENAME, "cell.png"])
+
+
+def test_generator_rejects_incomplete_results(tmp_path, generator):
+    folder = tmp_path / "snasnet_fmnist"
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps({"top1": 90.0}))
+    with pytest.raises(generator.CardError, match="command"):
+        generator.render_card(generator.model_facts("snasnet_fmnist"), folder)
+
+
+# snnzoo.viz
+
+
+def test_draw_cell_writes_distinct_pngs(tmp_path):
+    first = draw_cell(("0302 0030 3003 0000", "backward"), tmp_path / "a.png", title="a")
+    second = draw_cell(parse_genotype("0303 0030 2002 0200"), tmp_path / "b.png")
+    for path in (first, second):
+        assert path.read_bytes().startswith(PNG_SIGNATURE), f"{path.name} is not a PNG"
+    assert first.read_bytes() != second.read_bytes(), "two genotypes gave the same picture"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.png", "b.png"], \
+        "a temporary file was left behind"
+
+
+def test_draw_cell_draws_forward_cells_and_refuses_other_input(tmp_path):
+    path = draw_cell(("0123 0012 0003 0000", "forward"), tmp_path / "forward.png")
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+    with pytest.raises(TypeError, match="Genotype"):
+        draw_cell(1234, tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="below the diagonal"):
+        draw_cell(("0302 0030 3003 0000", "forward"), tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_score_histogram_writes_pngs(tmp_path):
+    scores = [float(index % 17) for index in range(200)] + [-math.inf] * 7
+    with_best = score_histogram(scores, tmp_path / "scores.png", best=16.0, title="search")
+    rejected = score_histogram([-math.inf, -math.inf], tmp_path / "rejected.png")
+    for path in (with_best, rejected):
+        assert path.read_bytes().startswith(PNG_SIGNATURE), f"{path.name} is not a PNG"
+    assert with_best.read_bytes() != rejected.read_bytes()

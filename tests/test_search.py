@@ -1,0 +1,183 @@
+"""The training-free search: sampler and pruning as the authors', the score against the
+authors' procedure, and python -m snnzoo.search end to end (resume, determinism, torchrun)."""
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from snnzoo.convert import convert_state_dict
+from snnzoo.data import first_batch, load_dataset
+from snnzoo.models.reference import AuthorsSNASNet
+from snnzoo.models.snasnet import MODEL_ARGS, SNASNet
+from snnzoo.search import authors_score, draw_connection_matrix, prune, sample_genotypes, score
+from snnzoo.search.__main__ import main as search_main
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--num-search", "8", "--width", "0.25", "--batch-size", "12", "--repeat", "1",
+         "--timesteps", "2", "--seed", "3"]
+
+
+def test_sampler_draws_as_the_authors():
+    generator = torch.Generator().manual_seed(11)
+    drawn = [draw_connection_matrix("backward", generator) for _ in range(20)]
+    torch.manual_seed(11)  # the authors' connection_matrix_gen, from the global generator
+    for matrix in drawn:
+        upper = torch.triu(torch.randint(5, size=(4, 4)), diagonal=1)
+        lower = torch.tril(torch.randint(5, size=(4, 4)), diagonal=-1)
+        selection = torch.triu(torch.randint(2, size=(4, 4)), diagonal=1)
+        assert torch.equal(matrix, selection * upper + (1 - selection.permute(1, 0)) * lower)
+        for i in range(4):
+            for j in range(i + 1, 4):
+                assert not (matrix[i, j] and matrix[j, i]), "one direction per node pair"
+    forward = draw_connection_matrix("forward", torch.Generator().manual_seed(0))
+    assert torch.equal(forward, torch.triu(forward, diagonal=1))
+
+
+def test_pruning_hand_cases():
+    # node 2 receives from 0 but sends nowhere: removed; 0 -> 3 kept
+    matrix = torch.tensor([[0, 3, 2, 1], [0, 0, 0, 4], [0, 0, 0, 0], [0, 0, 0, 0]])
+    assert prune(matrix).tolist() == [[0, 3, 0, 1], [0, 0, 0, 4], [0, 0, 0, 0], [0, 0, 0, 0]]
+    # node 1 sends to 3 but is reached from nowhere: removed
+    matrix = torch.tensor([[0, 0, 0, 2], [0, 0, 0, 3], [0, 0, 0, 0], [0, 0, 0, 0]])
+    assert prune(matrix).tolist() == [[0, 0, 0, 2], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    # no direct input -> output edge: rejected
+    assert prune(torch.tensor([[0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0]])) is None
+    # a feedback edge 3 -> 1 counts as a path: node 1 reached from 0 only through it stays
+    matrix = torch.tensor([[0, 0, 0, 2], [0, 0, 0, 3], [0, 0, 0, 0], [0, 1, 0, 0]])
+    assert prune(matrix).tolist() == matrix.tolist()
+
+
+def test_samples_are_pruned_and_seeded():
+    first = list(sample_genotypes("backward", 30, seed=5))
+    assert [str(g) for g in first] == [str(g) for g in sample_genotypes("backward", 30, seed=5)]
+    assert all(g.matrix[0][3] for g in first)
+
+
+@pytest.mark.parametrize("genotype, cell", [("0302 0030 3003 0000", "backward"),
+                                            ("0314 0023 0004 0000", "forward")])
+def test_score_equals_the_authors_procedure(genotype, cell):
+    images, _ = first_batch(load_dataset("fashion-mnist-sample", "train"), 48, seed=0)
+    args = dict(MODEL_ARGS["snasnet_fmnist"], genotype=genotype, cell=cell, width=8)
+    torch.manual_seed(0)
+    reference = AuthorsSNASNet(**args)
+    ours = SNASNet(**args)
+    ours.load_state_dict(convert_state_dict(reference.state_dict(), ours.genotype_spec,
+                                            ours.state_dict().keys()))
+    torch.manual_seed(1)
+    expected = authors_score(reference, images)
+    torch.manual_seed(1)
+    assert ours.training
+    value = score(ours, images)
+    assert ours.training, "score leaves the model in the mode it was given"
+    assert math.isfinite(expected) and value == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    ours.eval()
+    score(ours, images)
+    assert not ours.training
+
+
+def test_silent_network_scores_minus_infinity_with_a_warning():
+    model = SNASNet(**dict(MODEL_ARGS["snasnet_fmnist"], width=2, classifier_width=4))
+    with pytest.warns(RuntimeWarning):
+        assert score(model.eval(), torch.zeros(4, 1, 28, 28)) == -math.inf
+
+
+def _search(out, *extra, env=None):
+    return search_main([*QUICK, "--out", str(out), *extra])
+
+
+def _records(out):
+    return [json.loads(line) for line in (out / "candidates.jsonl").read_text().splitlines()]
+
+
+def test_search_end_to_end_emits_a_registered_variant(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
+    assert _search(tmp_path / "run", "--name", "snasnet_test_winner") == 0
+    out = tmp_path / "run"
+    records = _records(out)
+    assert len({r["genotype"] for r in records}) == len(records) and len(records) <= 8
+    best = json.loads((out / "best.json").read_text())
+    assert best["score"] == max(r["score"] for r in records)
+    for name in ("scores.png", "cell.png", "snasnet_test_winner/config.json",
+                 "snasnet_test_winner/README.md", "snasnet_test_winner/cell.png"):
+        assert (out / name).is_file(), name
+    assert (tmp_path / "variants" / "snasnet_test_winner" / "config.json").is_file()
+    assert 'snnzoo.create_model("snasnet_test_winner")' in capsys.readouterr().out
+    # a later process finds the variant through the variants directory
+    code = ("import snnzoo, timm; m = snnzoo.create_model('snasnet_test_winner'); "
+            "t = timm.create_model('snasnet_test_winner'); print(m.genotype, t.genotype)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "SNNZOO_VARIANTS_DIR": str(tmp_path / "variants")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[:4] == best["genotype"].split()
+
+
+def test_interrupted_search_resumes_without_loss_or_repeats(tmp_path, monkeypatch):
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
+    _search(tmp_path / "whole")
+    whole = _records(tmp_path / "whole")
+
+    from snnzoo.search import run
+    original = run.score_candidate
+    calls = []
+
+    def interrupted_after_three(*args, **kwargs):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(run, "score_candidate", interrupted_after_three)
+    with pytest.raises(SystemExit) as stopped:
+        _search(tmp_path / "parts")
+    assert stopped.value.code == 130
+    assert len(_records(tmp_path / "parts")) == 3
+    with open(tmp_path / "parts" / "candidates.jsonl", "a") as handle:
+        handle.write('{"index": 99, "genotype": "03')  # a line cut short by a kill
+    with pytest.raises(SystemExit, match="--resume"):
+        _search(tmp_path / "parts")
+    monkeypatch.setattr(run, "score_candidate", original)
+    scored = []
+    monkeypatch.setattr(run, "score_candidate", lambda c, *a: scored.append(c.index) or original(c, *a))
+    _search(tmp_path / "parts", "--resume")
+    assert len(scored) == len(whole) - 3, "only the candidates not scored before"
+    parts = _records(tmp_path / "parts")
+    assert [(r["genotype"], r["score"]) for r in parts] == [(r["genotype"], r["score"]) for r in whole]
+    assert json.loads((tmp_path / "parts" / "best.json").read_text())["genotype"] == \
+        json.loads((tmp_path / "whole" / "best.json").read_text())["genotype"]
+    with pytest.raises(SystemExit, match="seed was 3, now 4"):
+        search_main([*QUICK[:-2], "--seed", "4", "--out", str(tmp_path / "parts"), "--resume"])
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_equal_one(tmp_path):
+    env = {**os.environ, "SNNZOO_VARIANTS_DIR": str(tmp_path / "variants"), "OMP_NUM_THREADS": "1"}
+    single = subprocess.run([sys.executable, "-m", "snnzoo.search", *QUICK, "--out",
+                             str(tmp_path / "one")], env=env, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    double = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                             "--master-addr", "127.0.0.1", "--master-port", port, "-m",
+                             "snnzoo.search", *QUICK, "--out", str(tmp_path / "two")], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert double.returncode == 0, double.stderr
+    assert _records(tmp_path / "two") == [{**r, "seconds": s["seconds"]} for r, s in
+                                          zip(_records(tmp_path / "one"), _records(tmp_path / "two"))]
+    assert not list((tmp_path / "two").glob("candidates.rank*"))
+
+
+def test_bad_options_are_clear_errors(capsys):
+    with pytest.raises(SystemExit):
+        search_main(["--width", "0"])
+    assert "--width 0.0 must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        search_main(["--name", "winner"])
+    assert "must start with 'snasnet_'" in capsys.readouterr().err
