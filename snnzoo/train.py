@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
+import shlex
 import signal
 import sys
 import time
@@ -75,6 +77,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="stop after this many optimiser steps per epoch (smoke tests)")
     parser.add_argument("--eval-batch-size", type=int, default=256)
     args = parser.parse_args(argv)
+    args.command = "python -m snnzoo.train " + " ".join(
+        shlex.quote(arg) for arg in (sys.argv[1:] if argv is None else argv))
     if args.out is None:
         args.out = Path("runs") / args.model
     if not 0.0 <= args.val_split < 1.0:
@@ -302,12 +306,31 @@ def train(args) -> dict:
 
 def _save_model_folder(model, directory: Path, args, state, final):
     """Weights, config.json and a card with what was measured, replacing only those files."""
+    extra = {}
+    if final is not None:
+        extra["results.json"] = (json.dumps(training_results(args, state, final), indent=2)
+                                 + "\n").encode()
     staging = hub.save_pretrained(model, directory.parent / f".{directory.name}.model-staging",
-                                  model_card=training_card(model, args, state, final))
+                                  model_card=training_card(model, args, state, final),
+                                  extra_files=extra)
     directory.mkdir(parents=True, exist_ok=True)
     for path in staging.iterdir():
         os.replace(path, directory / path.name)
     staging.rmdir()
+
+
+def training_results(args, state, final) -> dict:
+    """What the run measured, in the results.json schema of scripts/make_model_cards.py."""
+    import platform
+    device = (torch.cuda.get_device_name() if args.device.startswith("cuda")
+              else f"{platform.machine()} CPU, {torch.get_num_threads()} threads")
+    seconds = sum(float(row["seconds"] or 0) for row in state["rows"])
+    return dict(top1=round(final["top1"], 2), top5=round(final["top5"], 2), split="test",
+                images=final["images"], spikes_per_image=round(final["spikes_per_image"], 1),
+                firing_rates={k: round(v, 5) for k, v in final["firing_rates"].items()},
+                command=args.command, hardware=device,
+                training_time=f"{seconds / 3600:.1f} h", epochs=len(state["rows"]),
+                weights="final weights of the run (nothing chosen on the test split)")
 
 
 def training_card(model, args, state, final) -> str:
@@ -321,7 +344,7 @@ def training_card(model, args, state, final) -> str:
              f"SNASNet (arXiv:2201.10355), genotype `{model.genotype}` "
              f"({model.model_args['cell']} cell), T={model.timesteps}, trained with "
              f"`python -m snnzoo.train`.", "",
-             "```", "python -m snnzoo.train " + " ".join(sys.argv[1:]), "```", "",
+             "```", args.command, "```", "",
              f"- epochs run: {len(rows)} of {args.epochs}; batch {args.batch_size}; SGD lr "
              f"{args.lr}, momentum {args.momentum}, weight decay {args.weight_decay}; cosine to "
              f"lr/100", f"- device: {args.device}"]

@@ -1,0 +1,104 @@
+"""python -m snnzoo.train and python -m snnzoo.validate on the embedded sample, small models."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from snnzoo import hub
+from snnzoo import train as train_module
+from snnzoo.validate import main as validate_main
+
+FAST = ["snasnet_fmnist", "--width", "4", "--batch-size", "16", "--max-steps", "3",
+        "--eval-batch-size", "400", "--checkpoint-minutes", "1000"]
+
+
+def _train(out, *extra):
+    return train_module.main([*FAST, "--out", str(out), *extra])
+
+
+def test_training_writes_the_model_folder(tmp_path):
+    out = tmp_path / "run"
+    assert _train(out, "--epochs", "2", "--val-split", "0.1") == 0
+    for name in ("log.csv", "curves.png", "checkpoint.pt", "model.safetensors", "config.json",
+                 "README.md", "results.json", "best/model.safetensors", "best/config.json"):
+        assert (out / name).is_file(), name
+    rows = (out / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,lr,train_loss") and len(rows) == 3
+    results = json.loads((out / "results.json").read_text())
+    assert results["split"] == "test" and results["images"] == 400 and results["epochs"] == 2
+    assert results["command"].startswith("python -m snnzoo.train snasnet_fmnist --width 4")
+    assert 0 <= results["top1"] <= 100 and results["firing_rates"]
+    card = (out / "README.md").read_text()
+    assert f"top-1 {results['top1']:.2f}%" in card and "validation hold-out" in card
+    assert hub.validate_model_folder(out / "best") == []
+
+
+def test_interrupted_training_resumes_exactly(tmp_path, monkeypatch):
+    _train(tmp_path / "whole", "--epochs", "2")
+    whole = hub.load_state_dict(tmp_path / "whole" / "model.safetensors")
+
+    class StopAfterFourSteps:
+        checks = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        @property
+        def requested(self):
+            StopAfterFourSteps.checks += 1
+            return StopAfterFourSteps.checks >= 5  # from epoch 2, after its second step
+
+    monkeypatch.setattr(train_module, "_StopRequest", StopAfterFourSteps)
+    with pytest.raises(SystemExit) as stopped:
+        _train(tmp_path / "parts", "--epochs", "2")
+    assert stopped.value.code == 130
+    saved = torch.load(tmp_path / "parts" / "checkpoint.pt", weights_only=True)
+    assert (saved["epoch"], saved["step"]) == (1, 2)
+    with pytest.raises(SystemExit, match="pass --resume"):
+        _train(tmp_path / "parts", "--epochs", "2")
+    monkeypatch.undo()
+    _train(tmp_path / "parts", "--epochs", "2", "--resume")
+    resumed = hub.load_state_dict(tmp_path / "parts" / "model.safetensors")
+    for key in whole:
+        assert torch.equal(resumed[key], whole[key]), f"{key} differs after resuming"
+    assert (tmp_path / "parts" / "log.csv").read_text().count("\n") == 3
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        _train(tmp_path / "none", "--resume")
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr",
+         "127.0.0.1", "--master-port", port, "-m", "snnzoo.train", *FAST, "--epochs", "1",
+         "--out", str(tmp_path / "ddp")], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "ddp" / "model.safetensors").is_file()
+    assert (tmp_path / "ddp" / "log.csv").read_text().count("\n") == 2
+
+
+def test_validate_reports_accuracy_and_firing(tmp_path, capsys):
+    _train(tmp_path / "run", "--epochs", "1")
+    assert validate_main(["snasnet_fmnist", "--checkpoint", str(tmp_path / "run"), "--json",
+                          str(tmp_path / "v.json")]) == 0
+    measured = json.loads((tmp_path / "v.json").read_text())
+    trained = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert measured["images"] == 400 and measured["top1"] == pytest.approx(trained["top1"])
+    assert measured["firing_rates"] == pytest.approx(trained["firing_rates"], abs=1e-5)
+    printed = capsys.readouterr().out
+    assert f"top-1 {measured['top1']:.2f}%" in printed and "pre_lif" in printed
