@@ -36,6 +36,8 @@ def versions() -> str:
         pass
     if os.environ.get("TRITON_INTERPRET") == "1":
         parts.append("TRITON_INTERPRET=1")
+    if os.environ.get("SNNZOO_COMPILE_CPU") == "0":
+        parts.append("SNNZOO_COMPILE_CPU=0")
     return ", ".join(parts)
 
 
@@ -56,6 +58,24 @@ def time_it(run: Callable[[], object], device: torch.device, warmup: int, repeat
         _synchronize(device)
         times.append((time.perf_counter() - start) * 1e3)
     return statistics.median(times), min(times), max(times)
+
+
+def time_in_turns(runs: dict[str, Callable[[], object]], device: torch.device, warmup: int,
+                  repeats: int) -> dict[str, tuple[float, float, float]]:
+    """time_it for several contenders measured in turns (a, b, a, b, ...), so that a slow spell
+    of a shared machine falls on every contender alike. name -> (median, min, max) in ms."""
+    for _ in range(warmup):
+        for run in runs.values():
+            run()
+    _synchronize(device)
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            _synchronize(device)
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: (statistics.median(found), min(found), max(found)) for name, found in times.items()}
 
 
 def peak_memory_mb(run: Callable[[], object], device: torch.device) -> float:

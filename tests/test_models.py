@@ -8,7 +8,7 @@ import snnzoo
 from conftest import assert_close, assert_equal
 from snnzoo.convert import convert_state_dict
 from snnzoo.models import SNASNet, parse_genotype
-from snnzoo.models.reference import AuthorsSNASNet
+from snnzoo.models.reference import AuthorsSNASNet, excite
 from snnzoo.models.snasnet import MODEL_ARGS
 
 SMALL = dict(width=4, classifier_width=16)
@@ -123,16 +123,7 @@ def _twin_models(genotype, cell, **extra):
     args = dict(MODEL_ARGS["snasnet_cifar10"], genotype=genotype, cell=cell, width=8,
                 classifier_width=32, **extra)
     torch.manual_seed(0)
-    reference = AuthorsSNASNet(**args)
-    with torch.no_grad():
-        for module in reference.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-                module.weight.uniform_(0.8, 2.0)
-                module.bias.uniform_(0.0, 0.5)
-            elif isinstance(module, torch.nn.Linear):
-                module.weight.normal_(0.0, 0.3)
+    reference = excite(AuthorsSNASNet(**args))
     ours = SNASNet(**args)
     ours.load_state_dict(convert_state_dict(reference.state_dict(), parse_genotype(genotype, cell),
                                             ours.state_dict().keys()))

@@ -12,7 +12,7 @@ from conftest import assert_close
 from snnzoo import hub
 from snnzoo.convert import main as convert_main
 from snnzoo.models._pretrained import WeightsNotPublishedError
-from snnzoo.models.reference import AuthorsSNASNet
+from snnzoo.models.reference import AuthorsSNASNet, excite
 from snnzoo.models.snasnet import MODEL_ARGS
 from test_hub import hub_env, server  # noqa: F401  (fixtures)
 
@@ -23,16 +23,7 @@ def _authors_checkpoint(path, model_name, **overrides):
     """A checkpoint in the authors' layout ({'state_dict': ...}) and the network that made it."""
     args = {**MODEL_ARGS[model_name], **overrides}
     torch.manual_seed(0)
-    reference = AuthorsSNASNet(**args)
-    with torch.no_grad():
-        for module in reference.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.3, 0.3)
-                module.running_var.uniform_(0.5, 1.5)
-                module.weight.uniform_(1.0, 2.0)
-                module.bias.uniform_(0.0, 0.5)
-            elif isinstance(module, torch.nn.Linear):
-                module.weight.normal_(0.0, 0.2)
+    reference = excite(AuthorsSNASNet(**args))
     torch.save({"state_dict": reference.state_dict()}, path)
     return reference.eval()
 

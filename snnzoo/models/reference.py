@@ -18,7 +18,7 @@ from snnzoo.layers import LIF
 
 from .genotype import NUM_NODES, Genotype, parse_genotype
 
-__all__ = ["AuthorsSNASNet", "forward_slots", "feedback_slots"]
+__all__ = ["AuthorsSNASNet", "excite", "forward_slots", "feedback_slots"]
 
 
 def forward_slots():
@@ -164,3 +164,25 @@ class AuthorsSNASNet(nn.Module):
             h = self.classifier(h.view(h.shape[0], -1))
             votes = votes + self.boost(h.unsqueeze(1)).squeeze(1)
         return votes / steps
+
+
+@torch.no_grad()
+def excite(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Draw BatchNorm statistics and affines, and Linear weights, so that every layer of an
+    untrained network spikes through to its output (the authors' init leaves it silent in
+    eval mode): networks compared on it (tests, benchmarks) agree or differ visibly."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def uniform(tensor, low, high):
+        tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            uniform(module.running_mean, -0.5, 0.5)
+            uniform(module.running_var, 0.5, 2.0)
+            uniform(module.weight, 0.8, 2.0)
+            uniform(module.bias, 0.0, 0.5)
+        elif isinstance(module, nn.Linear):
+            module.weight.copy_(torch.randn(module.weight.shape, generator=generator)
+                                * (3.0 / module.in_features ** 0.5))
+    return model

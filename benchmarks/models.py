@@ -1,0 +1,236 @@
+"""Benchmark of whole SNASNet models: images per second and peak memory, inference and training.
+
+Contenders, with equal weights, on the same batch, measured in turns in the same run:
+  (a) authors eager     AuthorsSNASNet: the authors' network step by step, per-timestep
+                        autograd LIF (the faithful eager baseline)
+  (b) snnzoo auto       snnzoo.create_model(name): multi-step layers, fused LIF
+  (c) snnzoo triton     (b) with model.set_backend("triton") (CUDA only; the CPU interpreter
+                        is not a speed)
+
+Modes: "inference" is eval mode under no_grad; "training" is train mode, forward, cross-entropy
+and backward. Before timing, every contender's logits are checked against (a)'s (atol 1e-4):
+eval-mode logits, and train-mode logits with the RNG seeded alike so that the dropout masks
+match; the parameters' gradients of that training step are compared too (reported, relative
+to the largest gradient, not enforced). The weights are randomised first (BatchNorm statistics
+and affine, classifier Linear) so that spikes reach the logits and the check means something;
+dense layers cost the same whatever the weights. Convolutions run in fp32 (TF32 off) so that
+the logits can be compared. On a CPU busy with other work, --threads 1 steadies the timings.
+
+    python benchmarks/models.py [--device cuda] [--quick] [--models snasnet_cifar100]
+                                [--width 32] [--batch-size 32] [--threads 1] [--no-csv]
+
+Results are appended to benchmarks/results/models.csv; a markdown table is printed. The exit
+status is 1 when some contender's logits differ from the baseline's (nothing is recorded then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (append_csv, device_name, markdown_table, peak_memory_mb,  # noqa: E402
+                    time_in_turns, versions)
+
+import snnzoo  # noqa: E402
+from snnzoo.convert import convert_state_dict  # noqa: E402
+from snnzoo.models.genotype import parse_genotype  # noqa: E402
+from snnzoo.models.reference import AuthorsSNASNet, excite  # noqa: E402
+from snnzoo.models.snasnet import MODEL_ARGS  # noqa: E402
+
+MODELS = ("snasnet_cifar10", "snasnet_cifar100")
+MODES = ("inference", "training")
+BASELINE = "(a) authors eager"
+LOGITS_ATOL = 1e-4
+QUICK_CPU_WIDTH = 32  # --quick on the CPU: a quarter of snasnet_cifar100's width of 128
+
+
+def build_contenders(name: str, width, device: torch.device):
+    """(contender name -> model with equal weights, the architecture's arguments, genotype)."""
+    overrides = {} if width is None else {"width": width}
+    model_args = {**MODEL_ARGS[name], **overrides}
+    torch.manual_seed(0)
+    baseline = AuthorsSNASNet(**model_args)
+    excite(baseline)
+    ours = snnzoo.create_model(name, **overrides)
+    genotype = parse_genotype(model_args["genotype"], model_args["cell"])
+    ours.load_state_dict(convert_state_dict(baseline.state_dict(), genotype,
+                                            ours.state_dict().keys()))
+    found = {BASELINE: baseline, "(b) snnzoo auto": ours}
+    if device.type == "cuda":
+        found["(c) snnzoo triton"] = copy.deepcopy(ours).set_backend("triton")
+    return {key: model.to(device) for key, model in found.items()}, model_args, genotype
+
+
+def logits_and_gradients(model, images, labels, mode: str, seed: int = 5):
+    """(logits, {parameter name: gradient} in training mode, else None)."""
+    if mode == "inference":
+        model.eval()
+        with torch.no_grad():
+            return model(images), None
+    model.train()
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)  # the same dropout mask for every contender
+    output = model(images)
+    F.cross_entropy(output, labels).backward()
+    gradients = {key: parameter.grad for key, parameter in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    return output.detach(), gradients
+
+
+def compare_with_baseline(models: dict, images, labels, genotype) -> tuple[dict, float]:
+    """(mode -> contender -> (max |logits difference|, max |gradient difference| over the
+    largest gradient, or None in inference), the baseline's largest |logit|)."""
+    differences, largest_logit = {}, 0.0
+    for mode in MODES:
+        expected, baseline_gradients = logits_and_gradients(models[BASELINE], images, labels, mode)
+        largest_logit = max(largest_logit, expected.abs().max().item())
+        differences[mode] = {BASELINE: (0.0, None if baseline_gradients is None else 0.0)}
+        for name, model in models.items():
+            if name == BASELINE:
+                continue
+            output, gradients = logits_and_gradients(model, images, labels, mode)
+            gradient_difference = None
+            if gradients is not None:  # the baseline's gradients in snnzoo's names
+                expected_gradients = convert_state_dict(baseline_gradients, genotype, gradients)
+                largest = max(g.abs().max().item() for g in expected_gradients.values()) or 1.0
+                gradient_difference = max((gradients[key] - g).abs().max().item()
+                                          for key, g in expected_gradients.items()) / largest
+            differences[mode][name] = ((output - expected).abs().max().item(), gradient_difference)
+    return differences, largest_logit
+
+
+def make_run(model, images, labels, mode: str):
+    if mode == "inference":
+        model.eval()
+
+        def run():
+            with torch.no_grad():
+                model(images)
+    else:
+        model.train()
+
+        def run():
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(images), labels).backward()
+    return run
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--models", nargs="+", choices=sorted(MODEL_ARGS), default=None,
+                        help=f"models to measure (default: {' '.join(MODELS)}; with --quick: "
+                             f"snasnet_cifar100)")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="images per batch (default: 32; 8 with --quick)")
+    parser.add_argument("--width", type=positive_int, default=None,
+                        help="channels of cell 1 in both networks, to scale them down for quick "
+                             f"CPU runs (default: each model's own; {QUICK_CPU_WIDTH} with --quick "
+                             "on the CPU)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one model, batch 8, 3 repeats (and a reduced width on the CPU): "
+                             "about 2 minutes on a 2-core CPU")
+    parser.add_argument("--repeats", type=positive_int, default=None,
+                        help="timed runs per contender (default: 10; 3 with --quick)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="CPU threads for torch (default: torch's choice); 1 steadies timings "
+                             "on a machine that is busy with other work")
+    parser.add_argument("--no-csv", action="store_true", help="print only, record nothing")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
+    models = args.models or (["snasnet_cifar100"] if args.quick else list(MODELS))
+    batch_size = args.batch_size or (8 if args.quick else 32)
+    width = args.width or (QUICK_CPU_WIDTH if args.quick and device.type == "cpu" else None)
+    repeats = args.repeats or (3 if args.quick else 10)
+    warmup = 1 if args.quick else 3
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+    rows, table, mismatches = [], [], []
+    for name in models:
+        found, model_args, genotype = build_contenders(name, width, device)
+        size = model_args["img_size"]
+        generator = torch.Generator().manual_seed(3)
+        images = torch.randn(batch_size, model_args["in_chans"], size, size, generator=generator).to(device)
+        labels = torch.randint(model_args["num_classes"], (batch_size,), generator=generator).to(device)
+        label = f"{name} (width {model_args['width']})"
+        print(f"{label}: checking logits and gradients against {BASELINE} (the first runs "
+              f"compile snnzoo's LIF paths)", file=sys.stderr)
+        differences, largest = compare_with_baseline(found, images, labels, genotype)
+        if largest == 0.0:
+            print(f"warning: {label}'s logits are all zero, so the equality check is vacuous",
+                  file=sys.stderr)
+        for mode in MODES:
+            print(f"{label} {mode}: timing {len(found)} contenders in turns, {warmup} warm-up + "
+                  f"{repeats} runs each", file=sys.stderr)
+            runs = {key: make_run(model, images, labels, mode) for key, model in found.items()}
+            timings = time_in_turns(runs, device, warmup, repeats)
+            peaks = {}
+            for key, model in found.items():
+                model.zero_grad(set_to_none=True)  # count the gradients as allocated by the run
+                peaks[key] = peak_memory_mb(runs[key], device)
+            base_ms, base_peak = timings[BASELINE][0], peaks[BASELINE]
+            for key in found:
+                median, fastest, slowest = timings[key]
+                difference, gradient_difference = differences[mode][key]
+                gradient_text = "-" if gradient_difference is None else f"{gradient_difference:.1e}"
+                if difference > LOGITS_ATOL:
+                    mismatches.append(f"{label} {mode} {key}: max |logits difference| "
+                                      f"{difference:.3g} > {LOGITS_ATOL}")
+                images_per_s = batch_size / (median * 1e-3)
+                memory_ratio = f"{peaks[key] / base_peak:.2f}" if base_peak else ""
+                rows.append(dict(device=device_name(device), versions=versions(), model=name,
+                                 width=model_args["width"], batch_size=batch_size,
+                                 timesteps=found[key].timesteps, mode=mode, contender=key,
+                                 median_ms=f"{median:.2f}", min_ms=f"{fastest:.2f}",
+                                 max_ms=f"{slowest:.2f}", images_per_s=f"{images_per_s:.1f}",
+                                 peak_mb=f"{peaks[key]:.1f}",
+                                 throughput_vs_a=f"{base_ms / median:.2f}",
+                                 memory_vs_a=memory_ratio,
+                                 max_logits_difference=f"{difference:.2e}",
+                                 max_gradient_difference_relative=gradient_text))
+                table.append([label, mode, key, f"{median:.0f} ({fastest:.0f}-{slowest:.0f})",
+                              f"{images_per_s:.1f} ({batch_size / (slowest * 1e-3):.1f}-"
+                              f"{batch_size / (fastest * 1e-3):.1f})",
+                              f"{base_ms / median:.2f}x", f"{peaks[key]:.0f}",
+                              memory_ratio or "-", f"{difference:.1e}", gradient_text])
+                print(f"  {key:20s} {median:10.1f} ms  {images_per_s:8.1f} img/s  peak "
+                      f"{peaks[key]:8.1f} MiB", file=sys.stderr)
+        del found
+    print(f"\nSNASNet models on {device_name(device)} ({versions()}), batch {batch_size}, T=5, fp32 "
+          f"(TF32 off); median of {repeats} after {warmup} warm-up runs, contenders in turns "
+          f"(min-max):\n")
+    print(markdown_table(["model", "mode", "contender", "ms per batch", "images/s",
+                          "throughput vs (a)", "peak MiB", "memory vs (a)",
+                          "max |Δ logits| vs (a)", "max |Δ grad| / max |grad|"], table))
+    if mismatches:
+        print("\nerror: snnzoo's logits differ from the authors' network's, so these timings "
+              "compare different computations; nothing recorded:\n  " + "\n  ".join(mismatches),
+              file=sys.stderr)
+        return 1
+    if not args.no_csv:
+        print(f"\nrecorded in {append_csv('models', rows)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
