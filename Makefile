@@ -12,7 +12,7 @@ $(BIN)/.installed: pyproject.toml
 
 # The main job on data shipped with the package: a short training-free search on the CPU.
 demo: $(BIN)/.installed
-	$(BIN)/python -m snnzoo.search --num-search 60 --width 0.5 --batch-size 128 \
+	$(BIN)/python -m snnzoo.search --num-search 40 --width 0.5 --batch-size 128 \
 		--out runs/demo --name snasnet_demo --resume
 
 # The whole test suite; Triton kernels run under the interpreter on the CPU.
