@@ -23,7 +23,8 @@ Measured results come from model_cards/<name>/results.json when it exists:
       "firing_rates": {"cell1.edges.0_1.lif": 0.081},
       "command": "python -m snnzoo.train snasnet_fmnist --dataset fashion-mnist ...",  required
       "hardware": "2-core CPU", "training_time": "5 h 40 min", "epochs": 6,
-      "weights": "final weights of the run"
+      "weights": "final weights of the run",
+      "sample_top1": 92.35                % on the 2,000 embedded sample images (optional)
     }
 
 Without results.json, a measured section already in README.md (between the measured:begin and
@@ -81,7 +82,7 @@ PAPER_NOTES = {"snasnet_tinyimagenet": " This entrypoint uses CIFAR-100's search
 # The only checkpoint the authors released, and the model it converts to.
 AUTHORS_CHECKPOINT = {"snasnet_cifar100": "save_cifar100_bw.pth.tar"}
 # Models whose weights are being trained now (the card says so until results.json exists).
-IN_TRAINING = {"snasnet_fmnist"}
+IN_TRAINING: set[str] = set()
 # Models that are our own design rather than the paper's.
 OWN_DESIGN = {"snasnet_fmnist": "snasnet_cifar100"}  # name -> the model whose cell it borrows
 
@@ -247,6 +248,10 @@ def _measured_from_results(facts: dict, results: dict) -> tuple[str, dict]:
              f"Measured by us with snnzoo on the {dataset.title} {split} split{images}, "
              f"{weights}; nothing was chosen on this split.", "",
              "| metric | value |", "|---|---|", *[f"| {key} | {value} |" for key, value in rows]]
+    if "sample_top1" in results:
+        lines += ["", f"On the 2,000 images of the Fashion-MNIST sample embedded in snnzoo (taken "
+                      f"from the test split; `load_dataset('fashion-mnist-sample')`, both of its "
+                      f"splits): top-1 {results['sample_top1']:.2f}%. The tests check this figure."]
     if results.get("firing_rates"):
         lines += ["", "Firing rate of each LIF layer (spikes per neuron per timestep):", "",
                   "| LIF layer | firing rate |", "|---|---|"]
@@ -301,9 +306,11 @@ def _status(facts: dict, folder: Path, has_measured: bool) -> str:
     sha256 = facts["cfg"].get(hub.WEIGHTS_SHA256_KEY)
     if sha256:
         repo_id = facts["cfg"]["hf_hub_id"]
-        return (f"**Pretrained weights:** published at "
-                f"[{repo_id}](https://huggingface.co/{repo_id}) "
-                f"(`model.safetensors`, sha256 `{sha256}`, checked on download).")
+        return (f"**Pretrained weights:** `model.safetensors` in this folder, sha256 "
+                f"`{sha256}`, recorded in snnzoo's cfg: `pretrained=True` downloads it from "
+                f"[{repo_id}](https://huggingface.co/{repo_id}) once this folder is pushed there "
+                f"(`python -m snnzoo.publish model_cards/{name} --repo-id {repo_id}`) and "
+                f"checks the digest on download.")
     until = ("Until they are, `pretrained=True` raises an error that says how to get weights; "
              "both ways are under [Getting weights](#getting-weights).")
     if has_measured or (folder / hub.WEIGHTS_FILENAME).is_file():
