@@ -248,6 +248,8 @@ def _measured_from_results(facts: dict, results: dict) -> tuple[str, dict]:
              f"Measured by us with snnzoo on the {dataset.title} {split} split{images}, "
              f"{weights}; nothing was chosen on this split.", "",
              "| metric | value |", "|---|---|", *[f"| {key} | {value} |" for key, value in rows]]
+    if results.get("note"):
+        lines += ["", results["note"]]
     if "sample_top1" in results:
         lines += ["", f"On the 2,000 images of the Fashion-MNIST sample embedded in snnzoo (taken "
                       f"from the test split; `load_dataset('fashion-mnist-sample')`, both of its "
@@ -257,6 +259,10 @@ def _measured_from_results(facts: dict, results: dict) -> tuple[str, dict]:
                   "| LIF layer | firing rate |", "|---|---|"]
         lines += [f"| `{layer}` | {rate:.4f} |" for layer, rate in results["firing_rates"].items()]
     lines += ["", "Command:", "", "```", results["command"], "```"]
+    if results.get("curves"):
+        lines += ["", f"![training curves]({results['curves']})", "",
+                  f"Loss and top-1 accuracy per epoch ({results['curves']}; the numbers are in "
+                  f"{results.get('log', 'log.csv')})."]
     details = [f"{label}: {results[key]}" for key, label in
                (("hardware", "hardware"), ("training_time", "training time"), ("epochs", "epochs"))
                if key in results]

@@ -251,7 +251,13 @@ def _cfg(name: str, **kwargs) -> SNASNetPretrainedCfg:
         timesteps=5, genotype=args["genotype"], cell=args["cell"], **kwargs)
 
 
-default_cfgs = generate_default_cfgs({name: _cfg(name) for name in MODEL_ARGS})
+# sha256 of each published model.safetensors (also in model_cards/<name>/config.json and card).
+PUBLISHED_SHA256 = {
+    "snasnet_fmnist": "ed9331371165770ea5f5e0ca29c3c7d3d33ca25ee2bd298beb2d1990969acced",
+}
+
+default_cfgs = generate_default_cfgs({
+    name: _cfg(name, hf_hub_sha256=PUBLISHED_SHA256.get(name)) for name in MODEL_ARGS})
 
 
 @register_model
