@@ -149,13 +149,15 @@ def file_sha256(path: str | Path) -> str:
 
 
 def save_pretrained(model, directory: str | Path, model_card: str | None = None,
-                    extra_files: dict[str, bytes] | None = None) -> Path:
+                    extra_files: dict[str, bytes] | None = None, replace_folder: bool = True) -> Path:
     """Write `model` as a model folder (weights, config.json, README.md) and return its path.
 
     The folder is written next to `directory` under a temporary name, then renamed into place, so an
     interrupted save leaves either the old folder or the new one, never a mix; an existing folder is
     replaced as a whole. Without `model_card`, an existing README.md is kept, else a minimal card is
     generated. `extra_files` maps further file names to their contents (e.g. "results.json").
+    With `replace_folder=False` only the files written here are replaced, each atomically, and
+    the folder's other files stay (a training run's log and checkpoint, say).
     """
     directory = Path(directory)
     pretrained_cfg = getattr(model, "pretrained_cfg", None)
@@ -182,7 +184,13 @@ def save_pretrained(model, directory: str | Path, model_card: str | None = None,
         (staging / CARD_FILENAME).write_text(card, encoding="utf-8")
         for name, content in extra_files.items():
             (staging / name).write_bytes(content)
-        _move_into_place(staging, directory)
+        if replace_folder:
+            _move_into_place(staging, directory)
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
+            for path in staging.iterdir():
+                os.replace(path, directory / path.name)
+            staging.rmdir()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -310,13 +310,8 @@ def _save_model_folder(model, directory: Path, args, state, final):
     if final is not None:
         extra["results.json"] = (json.dumps(training_results(args, state, final), indent=2)
                                  + "\n").encode()
-    staging = hub.save_pretrained(model, directory.parent / f".{directory.name}.model-staging",
-                                  model_card=training_card(model, args, state, final),
-                                  extra_files=extra)
-    directory.mkdir(parents=True, exist_ok=True)
-    for path in staging.iterdir():
-        os.replace(path, directory / path.name)
-    staging.rmdir()
+    hub.save_pretrained(model, directory, model_card=training_card(model, args, state, final),
+                        extra_files=extra, replace_folder=False)
 
 
 def training_results(args, state, final) -> dict:

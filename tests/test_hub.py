@@ -37,6 +37,7 @@ from snnzoo.hub import (
     validate_model_folder,
 )
 from snnzoo.publish import main as publish_main
+from snnzoo import hub as hub_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "hf_test_write_token_do_not_print_0123456789"
@@ -409,3 +410,15 @@ def test_publish_help(capsys):
     help_text = capsys.readouterr().out
     for option in ("--repo-id", "--revision", "--private", "--dry-run", "--token"):
         assert option in help_text, f"{option} not in --help:\n{help_text}"
+
+
+def test_save_pretrained_can_keep_the_folders_other_files(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "log.csv").write_text("epoch\n1\n")
+    (folder / hub_module.WEIGHTS_FILENAME).write_bytes(b"old weights")
+    model = timm.create_model(ARCHITECTURE, num_classes=5)
+    save_pretrained(model, folder, replace_folder=False)
+    assert (folder / "log.csv").read_text() == "epoch\n1\n"
+    assert validate_model_folder(folder) == []
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
