@@ -7,6 +7,7 @@ prints a markdown table of ratios against the baseline for the README.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime
 import os
@@ -125,3 +126,14 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def benchmark_parser(doc: str, quick_help: str) -> argparse.ArgumentParser:
+    """The options every benchmark shares: --device, --quick, --repeats, --no-csv."""
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--no-csv", action="store_true", help="print only, record nothing")
+    return parser

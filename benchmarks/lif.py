@@ -15,14 +15,14 @@ Results are appended to benchmarks/results/lif.csv; a markdown table is printed.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_csv, device_name, markdown_table, peak_memory_mb, time_it, versions  # noqa: E402
+from common import (append_csv, benchmark_parser, device_name, markdown_table,  # noqa: E402
+                    peak_memory_mb, time_it, versions)
 
 from snnzoo.kernels import LIFParams, lif_multistep, lif_multistep_reference  # noqa: E402
 
@@ -91,11 +91,7 @@ def measure(function, shape, device, mode, warmup, repeats):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--quick", action="store_true", help="small size only, fewer repeats")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--no-csv", action="store_true", help="print only, record nothing")
+    parser = benchmark_parser(__doc__, "small size only, fewer repeats")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     sizes = {"small": SIZES["small"]} if args.quick else SIZES

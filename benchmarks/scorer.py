@@ -14,7 +14,6 @@ Results are appended to benchmarks/results/scorer.csv; a markdown table is print
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,7 +21,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_csv, device_name, markdown_table, peak_memory_mb, time_it, versions  # noqa: E402
+from common import (append_csv, benchmark_parser, device_name, markdown_table,  # noqa: E402
+                    peak_memory_mb, time_it, versions)
 
 from snnzoo.kernels.spike_kernel import HammingKernelScorer, hamming_kernel_reference  # noqa: E402
 
@@ -66,12 +66,7 @@ def layer_outputs(neuron_count, device, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--quick", action="store_true", help="small N only, fewer repeats")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--no-csv", action="store_true", help="print only, record nothing")
+    parser = benchmark_parser(__doc__, "small N only, fewer repeats")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     neuron_counts = NEURON_COUNTS["quick" if args.quick else "full"]

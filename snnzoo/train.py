@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 import snnzoo
 from snnzoo import hub
+from snnzoo.distributed import init_distributed
 from snnzoo.data import dataset_info, load_dataset
 from snnzoo.evaluate import autocast, evaluate
 
@@ -112,14 +113,6 @@ def _atomic_save(obj, path: Path):
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
-
-
-def _distributed():
-    """(rank, world size), initialising the process group under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
 def _build_model(args, info, device):
@@ -200,7 +193,7 @@ def plot_curves(rows, path: Path):
 
 
 def train(args) -> dict:
-    rank, world = _distributed()
+    rank, world = init_distributed()
     device = torch.device(args.device if world == 1 or args.device == "cpu"
                           else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
     if device.type == "cuda":
@@ -244,7 +237,6 @@ def train(args) -> dict:
             bar = tqdm(range(state["step"], len(batches)), desc=f"epoch {epoch + 1}/{args.epochs}",
                        disable=rank != 0, dynamic_ncols=True)
             for step in bar:
-                rng = torch.get_rng_state()
                 images, labels = _collate(train_set, batches[step])
                 images, labels = images.to(device), labels.to(device)
                 if args.channels_last:
@@ -334,7 +326,7 @@ def training_card(model, args, state, final) -> str:
     last = rows[-1] if rows else {}
     name = model.pretrained_cfg.get("architecture", args.model)
     lines = ["---", "library_name: timm", "license: mit", "tags:", "- snnzoo",
-             "- spiking-neural-network", "- image-classification", f"datasets:", f"- {args.dataset}",
+             "- spiking-neural-network", "- image-classification", "datasets:", f"- {args.dataset}",
              "---", "", f"# {name} trained on {args.dataset}", "",
              f"SNASNet (arXiv:2201.10355), genotype `{model.genotype}` "
              f"({model.model_args['cell']} cell), T={model.timesteps}, trained with "

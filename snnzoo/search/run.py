@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from snnzoo.distributed import init_distributed
 from snnzoo.data import dataset_info, first_batch, load_dataset
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet
 from snnzoo.models.variants import register_variant, variants_dirs, write_variant_config
@@ -133,15 +134,8 @@ def _check_settings(out: Path, settings: dict, resume: bool):
     _rewrite_atomically(path, json.dumps(settings, indent=2) + "\n")
 
 
-def _distributed():
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
-
-
 def run_search(args) -> dict:
-    rank, world = _distributed()
+    rank, world = init_distributed()
     device = torch.device(args.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
