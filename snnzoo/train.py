@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 import snnzoo
 from snnzoo import hub
 from snnzoo.distributed import init_distributed
-from snnzoo.data import dataset_info, load_dataset
+from snnzoo.data import (DeviceBatches, dataset_info, draw_crops, load_dataset, tensor_source,
+                         transform_batch)
 from snnzoo.evaluate import autocast, evaluate
 
 CHECKPOINT = "checkpoint.pt"
@@ -70,6 +71,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--backend", choices=["auto", "triton", "torch"], default="auto",
+                        help="LIF implementation (see snnzoo.layers.LIF)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=0, help="data loader workers")
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0,
@@ -116,7 +119,7 @@ def _atomic_save(obj, path: Path):
 
 
 def _build_model(args, info, device):
-    overrides = dict(num_classes=info.num_classes, in_chans=info.input_size[0])
+    overrides = dict(num_classes=info.num_classes, in_chans=info.input_size[0], backend=args.backend)
     for key in ("timesteps", "genotype", "cell", "width"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
@@ -152,9 +155,33 @@ def _epoch_batches(n_images, batch_size, seed, epoch, rank, world):
             for s in range(steps)]
 
 
-def _collate(dataset, indices):
-    images, labels = zip(*(dataset[i] for i in indices))
-    return torch.stack(images), torch.tensor(labels)
+class _TrainingBatches:
+    """Augmented training batches. An in-memory data set is moved to the device once and each
+    batch is gathered, cropped and flipped there, its random draws seeded by (seed, epoch,
+    step) so that a resumed run sees the same images; any other data set is read image by
+    image with the global random state (saved in checkpoints)."""
+
+    def __init__(self, dataset, info, device, seed):
+        self.dataset, self.info, self.device, self.seed = dataset, info, device, seed
+        source = tensor_source(dataset)
+        self.on_device = None if source is None else tuple(t.to(device) for t in source)
+
+    def __call__(self, indices, epoch, step):
+        if self.on_device is None:
+            images, labels = zip(*(self.dataset[i] for i in indices))
+            return torch.stack(images).to(self.device), torch.tensor(labels).to(self.device)
+        images, labels = self.on_device
+        index = torch.tensor(indices, device=self.device)
+        draws = torch.Generator().manual_seed((self.seed * 100003 + epoch) * 100003 + step)
+        return (transform_batch(images[index], self.info, draw_crops(len(indices), self.info, draws)),
+                labels[index])
+
+
+def _evaluation_batches(dataset, info, batch_size, device, workers):
+    source = tensor_source(dataset)
+    if source is None:
+        return DataLoader(dataset, batch_size, num_workers=workers)
+    return DeviceBatches(*source, info, batch_size, device)
 
 
 def _write_log(out: Path, rows):
@@ -197,7 +224,7 @@ def train(args) -> dict:
     device = torch.device(args.device if world == 1 or args.device == "cpu"
                           else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
     if device.type == "cuda":
-        torch.cuda.set_device(device)
+        torch.cuda.set_device(device.index or 0)
     info = dataset_info(args.dataset)
     torch.manual_seed(args.seed)
     model = _build_model(args, info, device)
@@ -215,8 +242,9 @@ def train(args) -> dict:
         raise SystemExit(f"error: {out / CHECKPOINT} exists; pass --resume to continue that run "
                          f"or choose another --out")
     network = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    eval_loader = lambda dataset: DataLoader(dataset, args.eval_batch_size,  # noqa: E731
-                                             num_workers=args.workers)
+    eval_loader = lambda dataset: _evaluation_batches(  # noqa: E731
+        dataset, info, args.eval_batch_size, device, args.workers)
+    training_batch = _TrainingBatches(train_set, info, device, args.seed)
 
     def checkpoint(epoch, step, rng):
         if rank == 0:
@@ -237,8 +265,7 @@ def train(args) -> dict:
             bar = tqdm(range(state["step"], len(batches)), desc=f"epoch {epoch + 1}/{args.epochs}",
                        disable=rank != 0, dynamic_ncols=True)
             for step in bar:
-                images, labels = _collate(train_set, batches[step])
-                images, labels = images.to(device), labels.to(device)
+                images, labels = training_batch(batches[step], epoch, step)
                 if args.channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
                 with autocast(device, args.amp):

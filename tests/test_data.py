@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from conftest import assert_close, assert_equal
-from snnzoo.data import (DATASETS, DatasetNotFoundError, dataset_info, first_batch, load_dataset,
-                         read_fashion_mnist_sample)
+from snnzoo.data import (DATASETS, DatasetNotFoundError, dataset_info, draw_crops, first_batch,
+                         load_dataset, read_fashion_mnist_sample, tensor_source, transform_batch)
 from snnzoo.data.fashion_mnist import DEBIAN_DIR, SAMPLE_TRAIN_PER_CLASS, read_idx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,6 +236,35 @@ def test_augmentation_crops_with_black_padding_and_keeps_shape(cifar10_dir, name
             allowed = torch.cat([original[channel].flatten(), black[channel].flatten()])
             assert torch.isin(image[channel], allowed).all(), f"{name} image {index}"
     assert changed > 0, "augment=True never changed an image"
+
+
+@pytest.mark.parametrize("name", ["cifar10", "fashion-mnist-sample"])
+def test_batch_transform_equals_torchvision_image_by_image(cifar10_dir, name):
+    """transform_batch with drawn crops = torchvision's pad, crop, flip and normalise of each
+    image at the same offsets; without crops = the plain per-image transform."""
+    from torchvision.transforms.v2 import functional as TF
+    root, _ = cifar10_dir
+    info = DATASETS[name]
+    plain = load_dataset(name, "train", data_dir=root)
+    images, labels = tensor_source(torch.utils.data.Subset(plain, [5, 0, 3, 1, 7, 2]))
+    assert torch.equal(labels, torch.tensor([plain[i][1] for i in [5, 0, 3, 1, 7, 2]]))
+    assert_close(transform_batch(images, info), torch.stack([plain[i][0] for i in [5, 0, 3, 1, 7, 2]]),
+                 1e-6, 1e-6, f"{name} batch without augmentation")
+    top, left, flips = draw_crops(len(images), info, torch.Generator().manual_seed(1))
+    assert flips.any() == info.horizontal_flip and int(top.max()) <= 2 * info.crop_padding
+    expected = []
+    for image, y, x, flip in zip(images, top.tolist(), left.tolist(), flips.tolist()):
+        pad = info.crop_padding
+        image = TF.crop(TF.pad(image, [pad]), y, x, *info.input_size[1:])
+        image = TF.horizontal_flip(image) if flip else image
+        expected.append(TF.normalize(image.float() / 255, info.mean, info.std))
+    assert_close(transform_batch(images, info, (top, left, flips)), torch.stack(expected),
+                 1e-6, 1e-6, f"{name} augmented batch")
+
+
+def test_batch_transform_rejects_float_images():
+    with pytest.raises(ValueError, match="uint8"):
+        transform_batch(torch.zeros(2, 1, 28, 28), DATASETS["fashion-mnist"])
 
 
 def test_first_batch_is_fixed_by_the_seed_and_leaves_global_state_alone():

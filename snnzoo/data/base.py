@@ -9,11 +9,11 @@ from typing import Callable, Optional, Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
-__all__ = ["DEFAULT_DATA_DIR", "DatasetInfo", "DatasetNotFoundError", "ImageTensorDataset",
-           "build_transform"]
+__all__ = ["DEFAULT_DATA_DIR", "DatasetInfo", "DatasetNotFoundError", "DeviceBatches", "ImageTensorDataset",
+           "build_transform", "draw_crops", "tensor_source", "transform_batch"]
 
 DEFAULT_DATA_DIR = Path("~/.cache/snnzoo/data").expanduser()
 """Where ``download=True`` puts data sets when no ``data_dir`` is given, and where they are
@@ -108,3 +108,72 @@ class ImageTensorDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, int(self.labels[index])
+
+
+def tensor_source(dataset: Dataset) -> Optional[tuple[Tensor, Tensor]]:
+    """(uint8 images [N, C, H, W], labels [N]) behind an ImageTensorDataset, or a Subset of
+    one (indices into it follow the subset), else None: those data sets can be batched on the
+    device by ``transform_batch`` instead of image by image."""
+    if isinstance(dataset, Subset):
+        inner = tensor_source(dataset.dataset)
+        if inner is None:
+            return None
+        index = torch.as_tensor(dataset.indices, dtype=torch.long)
+        return inner[0][index], inner[1][index]
+    if isinstance(dataset, ImageTensorDataset):
+        return dataset.images, dataset.labels
+    return None
+
+
+def draw_crops(batch_size: int, info: DatasetInfo, generator: torch.Generator
+               ) -> tuple[Tensor, Tensor, Tensor]:
+    """The random draws of a batch's augmentation: (top, left) crop offsets in [0, 2 x
+    crop_padding] and a left-right flip flag per image (all False unless horizontal_flip)."""
+    offsets = torch.randint(2 * info.crop_padding + 1, (2, batch_size), generator=generator)
+    flips = torch.rand(batch_size, generator=generator) < 0.5
+    if not info.horizontal_flip:
+        flips = torch.zeros_like(flips)
+    return offsets[0], offsets[1], flips
+
+
+def transform_batch(images: Tensor, info: DatasetInfo, crops: Optional[tuple[Tensor, Tensor, Tensor]]
+                    = None) -> Tensor:
+    """uint8 [B, C, H, W] (on any device) -> normalised float32, as ``build_transform`` does
+    image by image; with crops = draw_crops(...) each image is first zero-padded by
+    crop_padding, cropped at its (top, left) and flipped where its flag says."""
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError(f"images must be uint8 [B, C, H, W]; got {images.dtype} "
+                         f"{tuple(images.shape)}")
+    if crops is not None:
+        top, left, flips = (value.to(images.device) for value in crops)
+        batch, _, height, width = images.shape
+        pad = info.crop_padding
+        padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
+        columns = left[:, None] + torch.arange(width, device=images.device)
+        columns = torch.where(flips[:, None], columns.flip(1), columns)
+        rows = top[:, None] + torch.arange(height, device=images.device)
+        images = padded[torch.arange(batch, device=images.device)[:, None, None, None],
+                        torch.arange(images.shape[1], device=images.device)[None, :, None, None],
+                        rows[:, None, :, None], columns[:, None, None, :]]
+    mean = torch.tensor(info.mean, device=images.device).view(1, -1, 1, 1)
+    std = torch.tensor(info.std, device=images.device).view(1, -1, 1, 1)
+    return (images.float() / 255.0 - mean) / std
+
+
+class DeviceBatches:
+    """The batches of an in-memory data set in order, each moved to the device as uint8 and
+    transformed there (no augmentation): an evaluation loader yielding (images, labels)."""
+
+    def __init__(self, images: Tensor, labels: Tensor, info: DatasetInfo, batch_size: int,
+                 device: torch.device):
+        self.images, self.labels, self.info = images, labels, info
+        self.batch_size, self.device = batch_size, device
+
+    def __len__(self) -> int:
+        return -(-self.images.shape[0] // self.batch_size)
+
+    def __iter__(self):
+        for start in range(0, self.images.shape[0], self.batch_size):
+            images = self.images[start:start + self.batch_size].to(self.device, non_blocking=True)
+            yield (transform_batch(images, self.info),
+                   self.labels[start:start + self.batch_size].to(self.device))
