@@ -20,7 +20,6 @@ import shutil
 import uuid
 from pathlib import Path
 
-import httpx2
 import safetensors
 import safetensors.torch
 import timm
@@ -43,6 +42,11 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 from timm.models._hub import save_config_for_hf
+
+try:  # huggingface_hub 2.x speaks HTTP through httpx2, 1.x through httpx
+    from httpx2 import TransportError
+except ImportError:  # pragma: no cover
+    from httpx import TransportError
 
 __all__ = [
     "WeightsError", "WeightsNotFoundError", "WeightsIntegrityError", "HubUnreachableError",
@@ -98,7 +102,7 @@ def download_weights(repo_id: str, filename: str = WEIGHTS_FILENAME, revision: s
             _check_hub_answers(repo_id, filename, revision)
         path = hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir,
                                force_download=force_download, etag_timeout=constants.HF_HUB_ETAG_TIMEOUT)
-    except (HfHubHTTPError, EntryNotFoundError, OfflineModeIsEnabled, httpx2.TransportError) as error:
+    except (HfHubHTTPError, EntryNotFoundError, OfflineModeIsEnabled, TransportError) as error:
         raise _weights_error(error, repo_id, filename, revision, model_name) from None
     except OSError as error:
         if error.errno is not None:
@@ -284,7 +288,7 @@ def _weights_error(error: Exception, repo_id: str, filename: str, revision: str 
         return WeightsNotFoundError(
             f"Cannot download {where}: revision {revision!r} does not exist in {repo_id} on {endpoint}. "
             f"Use an existing branch, tag or commit. {local}")
-    if isinstance(error, (LocalEntryNotFoundError, OfflineModeIsEnabled, httpx2.TransportError)):
+    if isinstance(error, (LocalEntryNotFoundError, OfflineModeIsEnabled, TransportError)):
         if constants.is_offline_mode():
             reason = "HF_HUB_OFFLINE is set"
             fix = "Unset HF_HUB_OFFLINE to download it."

@@ -153,8 +153,8 @@ def _saved_bytes(run):
 
 
 @pytest.mark.parametrize("backend", ["triton", "auto"])
-def test_forward_saves_only_its_input(backend):
-    x = torch.randn(5, 300, requires_grad=True)
+def test_forward_saves_only_its_input(backend, device):
+    x = torch.randn(5, 300, device=device, requires_grad=True)
     saved = _saved_bytes(lambda: lif_multistep(x, LIFParams(), backend))
     assert saved == {x.untyped_storage().data_ptr(): x.untyped_storage().nbytes()}
     with torch.no_grad():
@@ -197,9 +197,10 @@ def test_input_without_time_dimension():
         LIF()(torch.ones(3, 4, dtype=torch.int64))
 
 
-def test_torch_compile_traces_without_graph_breaks():
-    model = torch.nn.Sequential(torch.nn.Linear(6, 8), LIF(backend="triton"), torch.nn.Linear(8, 2))
-    x = torch.randn(4, 3, 6)
+def test_torch_compile_traces_without_graph_breaks(device):
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), LIF(backend="triton"),
+                                torch.nn.Linear(8, 2)).to(device)
+    x = torch.randn(4, 3, 6, device=device)
     expected = model(x)
     compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
     out = compiled(x)
