@@ -30,6 +30,12 @@ from snnzoo.models.snasnet import MODEL_ARGS, SNASNet  # noqa: E402
 from snnzoo.search import authors_score, sample_genotypes, score  # noqa: E402
 
 
+SCORE_RTOL = {"cpu": 1e-6, "cuda": 1e-3}
+"""Relative score difference that still counts as equal. On CUDA the two networks'
+convolutions run at different batch shapes, for which cuDNN rounds differently, and a
+membrane within rounding of the threshold may spike in one network only."""
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -56,6 +62,9 @@ def main(argv=None):
                              generator=torch.Generator().manual_seed(0))
     images = images.to(device)
     times = {"authors": [], "snnzoo": []}
+    largest_difference = 0.0
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     for index, genotype in enumerate(sample_genotypes(args.cell, args.candidates, seed=1)):
         torch.manual_seed(index)
         reference = AuthorsSNASNet(genotype=str(genotype), **base).to(device)
@@ -63,6 +72,7 @@ def main(argv=None):
         ours.load_state_dict(convert_state_dict(reference.state_dict(), ours.genotype_spec,
                                                 ours.state_dict().keys()))
         score(ours, images)  # warm-up (compiles the CPU LIF path once per shape)
+        authors_score(reference, images)  # and the same for the baseline (cuDNN set-up)
         results = {}
         for name, run in (("authors", lambda: authors_score(reference, images)),
                           ("snnzoo", lambda: score(ours, images))):
@@ -74,7 +84,9 @@ def main(argv=None):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times[name].append(time.perf_counter() - start)
-        if abs(results["authors"] - results["snnzoo"]) > 1e-6 * max(1.0, abs(results["authors"])):
+        difference = abs(results["authors"] - results["snnzoo"]) / max(1.0, abs(results["authors"]))
+        largest_difference = max(largest_difference, difference)
+        if difference > SCORE_RTOL[device.type]:
             raise SystemExit(f"scores differ for {genotype}: authors {results['authors']!r}, "
                              f"snnzoo {results['snnzoo']!r}")
         print(f"{genotype}  score {results['snnzoo']:.4f}  authors {times['authors'][-1]:.2f} s  "
@@ -85,7 +97,8 @@ def main(argv=None):
     rows = [[name, f"{statistics.median(times[name]):.3f}", f"{rate[name]:.3f}",
              f"{rate[name] / rate['authors']:.2f}x"] for name in times]
     print(f"\nSearch scoring on {device_name(device)} ({versions()}); {config}; "
-          f"{args.candidates} candidates, scores equal:\n")
+          f"{args.candidates} candidates, scores equal (largest relative difference "
+          f"{largest_difference:.1e}):\n")
     print(markdown_table(["procedure", "median s / candidate", "candidates / s", "vs authors"], rows))
     if not args.no_csv:
         path = append_csv("search", [dict(device=device_name(device), versions=versions(),
