@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# One run on a GPU machine (the device tool's $OUT holds what comes back):
+#   1. the versions there, and snnzoo installed without dependencies;
+#   2. the benchmarks on CUDA, the GPU to themselves: LIF, scorer, models, search at
+#      CIFAR-10's full size;
+#   3. snasnet_fmnist trained on the full Fashion-MNIST for as many epochs as fit the time
+#      left (scripts/training_epochs.py measures a step first), while the kernel tests run on
+#      CUDA beside it (correctness only: they time nothing).
+# Everything is packed into $OUT every 30 s, so a run cut short still returns what it made.
+#
+#   bash scripts/gpu_check.sh [SECONDS]      (default 530: the whole run, training included)
+#
+# Needs, in the repository: data/fashion-mnist/ (a copy of Debian's dataset-fashion-mnist
+# files) and .whl/ (wheels of SpikingJelly and loguru, for the LIF benchmark's contender).
+# DEVICE=cpu rehearses the script here on the CPU (quick benchmarks, a few training steps).
+set -u
+DEVICE=${DEVICE:-cuda}
+BATCH=${BATCH:-128}
+if [ "$DEVICE" = cuda ]; then
+    QUICK=() STEPS=() TEST_ENV=(SNNZOO_TEST_CUDA=1) PARALLEL=(-n 4)
+    DATA=(--dataset fashion-mnist --data-dir data/fashion-mnist)
+else
+    QUICK=(--quick --no-csv) STEPS=(--max-steps 3) TEST_ENV=(TRITON_INTERPRET=1) PARALLEL=()
+    DATA=(--dataset fashion-mnist-sample)
+fi
+TOTAL=${1:-530}
+START=$(date +%s)
+WORK=/tmp/gpu_check
+OUT=${OUT:-/tmp/gpu_check_out}
+rm -rf "$WORK" && mkdir -p "$WORK/logs" "$WORK/run" "$WORK/benchmarks" "$OUT"
+export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15
+elapsed() { echo $(( $(date +%s) - START )); }
+log() { echo "[$(elapsed) s] $*" | tee -a "$WORK/logs/steps.log"; }
+
+pack() {
+    tar -czf "$OUT/results.tgz.tmp" -C "$WORK" --exclude='*.safetensors' --exclude='checkpoint.pt*' \
+        logs run benchmarks 2>/dev/null && mv "$OUT/results.tgz.tmp" "$OUT/results.tgz"
+    for weights in run/model.safetensors run/best/model.safetensors; do
+        [ -f "$WORK/$weights" ] && cp "$WORK/$weights" "$OUT/${weights//\//_}.tmp" \
+            && mv "$OUT/${weights//\//_}.tmp" "$OUT/${weights//\//_}"
+    done
+    return 0
+}
+( while sleep 30; do pack; done ) &
+PACKER=$!
+
+# 1. The machine and snnzoo
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  python3 -c "import sys, torch, triton, timm, safetensors, huggingface_hub as h
+print('python', sys.version.split()[0], '| torch', torch.__version__, '| triton', triton.__version__,
+      '| timm', timm.__version__, '| safetensors', safetensors.__version__, '| huggingface_hub', h.__version__)
+print(torch.cuda.get_device_name(), torch.cuda.get_device_properties(0).multi_processor_count, 'SMs')"
+} 2>&1 | tee "$WORK/logs/device.txt"
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site
+python3 -m pip install -q --no-deps --no-build-isolation -e . > "$WORK/logs/install.log" 2>&1 \
+    || { log "snnzoo did not install"; cat "$WORK/logs/install.log"; }
+python3 -c "import snnzoo, snnzoo.kernels; print('snnzoo', snnzoo.__version__)" 2>&1 | tee -a "$WORK/logs/device.txt"
+log "installed"
+
+# 2. Benchmarks (each capped; a failure does not stop the others)
+bench() {  # NAME CAP ARGS...
+    local name=$1 cap=$2; shift 2
+    log "benchmark $name $*"
+    timeout "$cap" python3 "benchmarks/$name.py" --device "$DEVICE" "${QUICK[@]}" "$@" \
+        > "$WORK/logs/bench_$name.md" 2> "$WORK/logs/bench_$name.err"
+    log "benchmark $name: exit $?"
+    tail -n 30 "$WORK/logs/bench_$name.md"
+    mkdir -p "$WORK/benchmarks" && cp -r benchmarks/results "$WORK/benchmarks/"
+}
+if [ -z "${SKIP_BENCHMARKS:-}" ]; then
+    bench lif 120
+    bench scorer 45
+    bench models 90
+    if [ "$DEVICE" = cuda ]; then bench search 90 --width 1 --batch-size 256 --candidates 4; else bench search 90; fi
+    pack
+fi
+
+# 3. Training, with the kernel tests beside it
+calibrate() {  # BACKEND: epochs that fit, or nothing if the model fails to train
+    python3 scripts/training_epochs.py snasnet_fmnist --budget $(( TOTAL - $(elapsed) - 40 )) \
+        --batch-size "$BATCH" --eval-batch-size 1000 --margin 1.25 --device "$DEVICE" --backend "$1" \
+        2>> "$WORK/logs/calibration.log" | tail -n 1
+}
+BACKEND=auto
+EPOCHS=$(calibrate auto)
+if [ -z "$EPOCHS" ]; then
+    log "training with the auto LIF backend failed (see calibration.log); trying torch"
+    BACKEND=torch
+    EPOCHS=$(calibrate torch)
+fi
+tail -n 3 "$WORK/logs/calibration.log"
+case "$EPOCHS" in ''|*[!0-9]*) log "calibration failed; training 2 epochs"; EPOCHS=2 ;; esac
+LEFT=$(( TOTAL - $(elapsed) - 20 ))
+log "training snasnet_fmnist for $EPOCHS epochs, LIF backend $BACKEND (hard stop in $LEFT s)"
+timeout --signal=TERM "$LEFT" python3 -m snnzoo.train snasnet_fmnist "${DATA[@]}" --epochs "$EPOCHS" --batch-size "$BATCH" --val-split 0.05 \
+    --eval-batch-size 1000 --checkpoint-minutes 2 --device "$DEVICE" --backend "$BACKEND" "${STEPS[@]}" --out "$WORK/run" > "$WORK/logs/train.log" 2>&1 &
+TRAINER=$!
+log "kernel tests on CUDA"
+env "${TEST_ENV[@]}" timeout 200 python3 -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" \
+    ${TESTS:-tests/test_lif.py tests/test_spike_kernel.py} > "$WORK/logs/tests_cuda.log" 2>&1
+log "kernel tests: exit $? ($(tail -n 1 "$WORK/logs/tests_cuda.log"))"
+wait "$TRAINER"
+log "training: exit $?"
+tr '\r' '\n' < "$WORK/logs/train.log" | grep -E "^epoch [0-9]+:|final weights|Error|error" | tail -n 40
+kill "$PACKER" 2>/dev/null
+pack
+ls -la "$OUT"
+log "done"
