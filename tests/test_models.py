@@ -131,14 +131,22 @@ def _twin_models(genotype, cell, **extra):
 
 
 @pytest.mark.parametrize("genotype, cell", GENOTYPES)
-def test_equals_the_authors_network(genotype, cell):
+def test_equals_the_authors_network(genotype, cell, device):
     ours, reference = _twin_models(genotype, cell)
-    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2
+    ours, reference = ours.to(device), reference.to(device)
+    x = (torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2).to(device)
     ours.eval(), reference.eval()
     expected = reference(x)
     assert expected.abs().max() > 0.01, "the test network should spike up to its output"
     assert_close(ours(x), expected, 1e-6, 1e-5, "eval logits")
     ours.train(), reference.train()
+    with torch.no_grad():  # batch statistics, no dropout: the body of the network alone
+        dropouts = [m for m in (*ours.modules(), *reference.modules()) if hasattr(m, "p")]
+        for module in dropouts:
+            module.p, module.saved_p = 0.0, module.p
+        assert_close(ours(x), reference(x), 1e-6, 1e-5, "train logits without dropout")
+        for module in dropouts:
+            module.p = module.saved_p
     torch.manual_seed(5)
     expected = reference(x)
     torch.manual_seed(5)
