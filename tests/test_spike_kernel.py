@@ -50,6 +50,17 @@ def test_triton_odd_sizes(shape, device):
     _compare_with_reference(_spikes(shape, device), "triton")
 
 
+@pytest.mark.parametrize("splits", [1, 2, 3, 8])
+def test_triton_neuron_slices_add_up_exactly(splits, device):
+    """The Gram kernel's programs each sum one slice of the neurons (whole loop steps of 128;
+    the last slice partial) and add it atomically: H stays exact."""
+    from snnzoo.kernels.spike_kernel import _launch
+    spikes = _spikes((70, 1000), device)
+    hamming = torch.empty((70, 70), dtype=torch.int64, device=device)
+    _launch(spikes, hamming, "hamming", splits=splits)
+    assert_equal(hamming, pairwise_hamming_reference(spikes), f"H with {splits} neuron slices")
+
+
 @pytest.mark.parametrize("backend", ["triton", "torch", "auto"])
 @pytest.mark.parametrize("layout", ["transposed", "batch-strided", "channels-last", "neuron-major"])
 def test_non_contiguous_input(layout, backend, device):
