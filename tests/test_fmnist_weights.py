@@ -42,20 +42,25 @@ def test_card_cfg_and_file_agree():
     assert "snasnet_fmnist" in snnzoo.list_pretrained()
 
 
-def test_committed_weights_from_the_file():
-    model = snnzoo.create_model("snasnet_fmnist", pretrained=True, pretrained_cfg_overlay=dict(
-        file=str(FOLDER / "model.safetensors")))
-    assert _sample_top1(model) == pytest.approx(_reported()["sample_top1"], abs=0.005)
-
-
-def test_committed_weights_through_the_hub(server):  # noqa: F811
-    """Downloaded through the Hub, the model holds exactly the committed file's tensors (whose
-    accuracy the test above measures)."""
-    server.commit_files("snnzoo/snasnet_fmnist",
-                        {path.name: path.read_bytes() for path in FOLDER.iterdir() if path.is_file()})
-    model = snnzoo.create_model("snasnet_fmnist", pretrained=True)
+def _committed_tensors_loaded(model):
     committed = hub.load_state_dict(FOLDER / "model.safetensors")
     state = model.state_dict()
     assert sorted(state) == sorted(committed)
     for key, tensor in committed.items():
         assert torch.equal(state[key], tensor), f"{key} differs from the committed file"
+
+
+def test_committed_weights_from_the_file():
+    """Loaded from the file, the model holds exactly the committed tensors (whose accuracy the
+    test below measures on the way a user gets them, through the Hub)."""
+    model = snnzoo.create_model("snasnet_fmnist", pretrained=True, pretrained_cfg_overlay=dict(
+        file=str(FOLDER / "model.safetensors")))
+    _committed_tensors_loaded(model)
+
+
+def test_committed_weights_through_the_hub(server):  # noqa: F811
+    server.commit_files("snnzoo/snasnet_fmnist",
+                        {path.name: path.read_bytes() for path in FOLDER.iterdir() if path.is_file()})
+    model = snnzoo.create_model("snasnet_fmnist", pretrained=True)
+    _committed_tensors_loaded(model)
+    assert _sample_top1(model) == pytest.approx(_reported()["sample_top1"], abs=0.005)
