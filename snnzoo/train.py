@@ -31,14 +31,14 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 from tqdm.auto import tqdm
 
 import snnzoo
 from snnzoo import hub
 from snnzoo.distributed import init_distributed
-from snnzoo.data import (DeviceBatches, dataset_info, draw_crops, load_dataset, tensor_source,
-                         transform_batch)
+from snnzoo.data import (dataset_info, draw_crops, evaluation_batches, load_dataset,
+                         tensor_source, transform_batch)
 from snnzoo.evaluate import autocast, evaluate
 
 CHECKPOINT = "checkpoint.pt"
@@ -177,13 +177,6 @@ class _TrainingBatches:
                 labels[index])
 
 
-def _evaluation_batches(dataset, info, batch_size, device, workers):
-    source = tensor_source(dataset)
-    if source is None:
-        return DataLoader(dataset, batch_size, num_workers=workers)
-    return DeviceBatches(*source, info, batch_size, device)
-
-
 def _write_log(out: Path, rows):
     tmp = out / "log.csv.tmp"
     with open(tmp, "w", newline="") as handle:
@@ -242,7 +235,7 @@ def train(args) -> dict:
         raise SystemExit(f"error: {out / CHECKPOINT} exists; pass --resume to continue that run "
                          f"or choose another --out")
     network = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    eval_loader = lambda dataset: _evaluation_batches(  # noqa: E731
+    eval_loader = lambda dataset: evaluation_batches(  # noqa: E731
         dataset, info, args.eval_batch_size, device, args.workers)
     training_batch = _TrainingBatches(train_set, info, device, args.seed)
 

@@ -16,11 +16,10 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 import snnzoo
 from snnzoo import hub
-from snnzoo.data import dataset_info, load_dataset
+from snnzoo.data import dataset_info, evaluation_batches, load_dataset
 from snnzoo.evaluate import evaluate
 
 
@@ -82,7 +81,8 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     model.to(device)
     data = load_dataset(args.dataset, args.split, args.data_dir, args.download)
-    result = evaluate(model, DataLoader(data, args.batch_size), device, args.amp, count_spikes=True)
+    loader = evaluation_batches(data, info, args.batch_size, device)
+    result = evaluate(model, loader, device, args.amp, count_spikes=True)
     result.update(model=args.model, dataset=args.dataset, split=args.split)
 
     print(f"{args.model} on {args.dataset} ({args.split}, {result['images']} images)")

@@ -15,12 +15,12 @@ raise DatasetNotFoundError, which says where it looked and how to provide the da
 
 from .base import (DEFAULT_DATA_DIR, DatasetInfo, DatasetNotFoundError, DeviceBatches,
                    ImageTensorDataset,
-                   draw_crops, tensor_source, transform_batch)
+                   draw_crops, evaluation_batches, tensor_source, transform_batch)
 from .datasets import DATASETS, DEFAULT_DATASET, SPLITS, dataset_info, first_batch, load_dataset
 from .fashion_mnist import FashionMNISTSample, read_fashion_mnist_sample
 from .image_folder import ImageFileDataset
 
 __all__ = ["DATASETS", "DEFAULT_DATASET", "DEFAULT_DATA_DIR", "SPLITS", "DatasetInfo",
            "DatasetNotFoundError", "DeviceBatches", "FashionMNISTSample", "ImageFileDataset", "ImageTensorDataset",
-           "dataset_info", "draw_crops", "first_batch", "load_dataset", "read_fashion_mnist_sample",
+           "dataset_info", "draw_crops", "evaluation_batches", "first_batch", "load_dataset", "read_fashion_mnist_sample",
            "tensor_source", "transform_batch"]

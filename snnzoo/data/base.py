@@ -9,11 +9,12 @@ from typing import Callable, Optional, Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 
 __all__ = ["DEFAULT_DATA_DIR", "DatasetInfo", "DatasetNotFoundError", "DeviceBatches", "ImageTensorDataset",
-           "build_transform", "draw_crops", "tensor_source", "transform_batch"]
+           "build_transform", "draw_crops", "evaluation_batches", "tensor_source",
+           "transform_batch"]
 
 DEFAULT_DATA_DIR = Path("~/.cache/snnzoo/data").expanduser()
 """Where ``download=True`` puts data sets when no ``data_dir`` is given, and where they are
@@ -177,3 +178,13 @@ class DeviceBatches:
             images = self.images[start:start + self.batch_size].to(self.device, non_blocking=True)
             yield (transform_batch(images, self.info),
                    self.labels[start:start + self.batch_size].to(self.device))
+
+
+def evaluation_batches(dataset: Dataset, info: DatasetInfo, batch_size: int,
+                       device: torch.device, workers: int = 0):
+    """An evaluation loader of (images, labels) batches in order: DeviceBatches for in-memory
+    data sets (transformed on the device), else a DataLoader with workers processes."""
+    source = tensor_source(dataset)
+    if source is None:
+        return DataLoader(dataset, batch_size, num_workers=workers)
+    return DeviceBatches(*source, info, batch_size, device)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Callable, Optional
 
-import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Union
 
-import torch
 from torch import Tensor, nn
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 from timm.layers import to_2tuple
 from timm.models._pretrained import PretrainedCfg
 
