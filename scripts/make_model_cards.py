@@ -1,6 +1,6 @@
 """Write model_cards/<name>/ for every registered snnzoo model, from its registered cfg.
 
-    python scripts/make_model_cards.py                  # every model in snnzoo.list_models()
+    python scripts/make_model_cards.py                  # every snnzoo entrypoint (MODEL_ARGS)
     python scripts/make_model_cards.py snasnet_fmnist   # only these
     python scripts/make_model_cards.py --check          # exit 1 if a card is out of date
 
@@ -53,7 +53,7 @@ import snnzoo
 from snnzoo import hub
 from snnzoo.data import dataset_info
 from snnzoo.models.genotype import OPERATIONS, parse_genotype
-from snnzoo.models.snasnet import DATASET
+from snnzoo.models.snasnet import DATASET, MODEL_ARGS
 from snnzoo.viz import OPERATION_DESCRIPTIONS, draw_cell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,6 +259,9 @@ def _measured_from_results(facts: dict, results: dict) -> tuple[str, dict]:
                   "| LIF layer | firing rate |", "|---|---|"]
         lines += [f"| `{layer}` | {rate:.4f} |" for layer, rate in results["firing_rates"].items()]
     lines += ["", "Command:", "", "```", results["command"], "```"]
+    if results.get("command_as_run"):
+        lines += ["", "Exactly as it ran (with the data location and run folder of that machine):",
+                  "", "```", results["command_as_run"], "```"]
     if results.get("curves"):
         lines += ["", f"![training curves]({results['curves']})", "",
                   f"Loss and top-1 accuracy per epoch ({results['curves']}; the numbers are in "
@@ -597,7 +600,9 @@ def check_model_folder(name: str, cards_dir: Path = CARDS_DIR, device: str | Non
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python scripts/make_model_cards.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="*", help="models to write (default: all registered)")
+    parser.add_argument("models", nargs="*",
+                        help="models to write (default: snnzoo's own entrypoints; searched "
+                             "variants get their cards from the search)")
     parser.add_argument("--out", type=Path, default=CARDS_DIR,
                         help=f"folder holding one folder per model (default {CARDS_DIR})")
     parser.add_argument("--check", action="store_true",
@@ -608,7 +613,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; registered: {', '.join(known)}")
     problems = []
-    for name in args.models or known:
+    for name in args.models or sorted(MODEL_ARGS):
         try:
             if args.check:
                 found = check_model_folder(name, args.out, device="meta")
