@@ -12,10 +12,14 @@
 #
 # Needs, in the repository: data/fashion-mnist/ (a copy of Debian's dataset-fashion-mnist
 # files) and .whl/ (wheels of SpikingJelly and loguru, for the LIF benchmark's contender).
-# DEVICE=cpu rehearses the script here on the CPU (quick benchmarks, a few training steps).
+# Environment: DEVICE=cpu rehearses the script here on the CPU (quick benchmarks, a few
+# training steps); SKIP_BENCHMARKS=1 trains only; BATCH (256) is the training batch; TESTS
+# replaces the list of test files run on CUDA.
+# Weights come back as $OUT/run_model.safetensors and run_best_model.safetensors; the
+# rest (logs, benchmark CSVs, the run folder without weights) as $OUT/results.tgz.
 set -u
 DEVICE=${DEVICE:-cuda}
-BATCH=${BATCH:-128}
+BATCH=${BATCH:-256}
 if [ "$DEVICE" = cuda ]; then
     QUICK=() STEPS=() TEST_ENV=(SNNZOO_TEST_CUDA=1) PARALLEL=(-n 4)
     DATA=(--dataset fashion-mnist --data-dir data/fashion-mnist)
@@ -98,7 +102,7 @@ timeout --signal=TERM "$LEFT" python3 -m snnzoo.train snasnet_fmnist "${DATA[@]}
 TRAINER=$!
 log "kernel tests on CUDA"
 env "${TEST_ENV[@]}" timeout 200 python3 -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" \
-    ${TESTS:-tests/test_lif.py tests/test_spike_kernel.py} > "$WORK/logs/tests_cuda.log" 2>&1
+    ${TESTS:-tests/test_lif.py tests/test_spike_kernel.py tests/test_models.py::test_equals_the_authors_network} > "$WORK/logs/tests_cuda.log" 2>&1
 log "kernel tests: exit $? ($(tail -n 1 "$WORK/logs/tests_cuda.log"))"
 wait "$TRAINER"
 log "training: exit $?"
