@@ -15,8 +15,12 @@
 # Environment: DEVICE=cpu rehearses the script here on the CPU (quick benchmarks, a few
 # training steps); SKIP_BENCHMARKS=1 trains only; BATCH (256) is the training batch; TESTS
 # replaces the list of test files run on CUDA.
-# Weights come back as $OUT/run_model.safetensors and run_best_model.safetensors; the
-# rest (logs, benchmark CSVs, the run folder without weights) as $OUT/results.tgz.
+# EPOCHS fixes the run's length instead of fitting it to the time left: a run longer than
+# one session stops at the time limit with a checkpoint (SIGTERM), and the next session
+# continues it when the files of the last $OUT are put in resume/ (carried with the call).
+# Weights come back as $OUT/run_model.safetensors and run_best_model.safetensors, the
+# checkpoint as checkpoint.pt.part00, 01, ... (15 MB each), and the rest (logs, benchmark
+# CSVs, the run folder without weights) as $OUT/results.tgz.
 set -u
 DEVICE=${DEVICE:-cuda}
 BATCH=${BATCH:-256}
@@ -43,6 +47,11 @@ pack() {
         [ -f "$WORK/$weights" ] && cp "$WORK/$weights" "$OUT/${weights//\//_}.tmp" \
             && mv "$OUT/${weights//\//_}.tmp" "$OUT/${weights//\//_}"
     done
+    if [ -f "$WORK/run/checkpoint.pt" ]; then  # in parts: one file may bring back 16 MiB
+        rm -rf "$WORK/parts" && mkdir "$WORK/parts" \
+            && split -b 15M -d "$WORK/run/checkpoint.pt" "$WORK/parts/checkpoint.pt.part" \
+            && rm -f "$OUT"/checkpoint.pt.part* && cp "$WORK"/parts/* "$OUT/"
+    fi
     return 0
 }
 ( while sleep 30; do pack; done ) &
@@ -81,24 +90,35 @@ if [ -z "${SKIP_BENCHMARKS:-}" ]; then
 fi
 
 # 3. Training, with the kernel tests beside it
+RESUME=()
+if [ -f resume/results.tgz ] && ls resume/checkpoint.pt.part* > /dev/null 2>&1; then
+    tar -xzf resume/results.tgz -C "$WORK" run
+    cat resume/checkpoint.pt.part* > "$WORK/run/checkpoint.pt"
+    [ -f resume/run_best_model.safetensors ] \
+        && cp resume/run_best_model.safetensors "$WORK/run/best/model.safetensors"
+    RESUME=(--resume)
+    log "resuming the run in resume/ (epochs: ${EPOCHS:?set EPOCHS to the total of the run})"
+fi
 calibrate() {  # BACKEND: epochs that fit, or nothing if the model fails to train
     python3 scripts/training_epochs.py snasnet_fmnist --budget $(( TOTAL - $(elapsed) - 40 )) \
         --batch-size "$BATCH" --eval-batch-size 1000 --margin 1.25 --device "$DEVICE" --backend "$1" \
         2>> "$WORK/logs/calibration.log" | tail -n 1
 }
-BACKEND=auto
-EPOCHS=$(calibrate auto)
-if [ -z "$EPOCHS" ]; then
-    log "training with the auto LIF backend failed (see calibration.log); trying torch"
-    BACKEND=torch
-    EPOCHS=$(calibrate torch)
+BACKEND=${BACKEND:-auto}
+if [ -z "${EPOCHS:-}" ]; then
+    EPOCHS=$(calibrate auto)
+    if [ -z "$EPOCHS" ]; then
+        log "training with the auto LIF backend failed (see calibration.log); trying torch"
+        BACKEND=torch
+        EPOCHS=$(calibrate torch)
+    fi
+    tail -n 3 "$WORK/logs/calibration.log"
+    case "$EPOCHS" in ''|*[!0-9]*) log "calibration failed; training 2 epochs"; EPOCHS=2 ;; esac
 fi
-tail -n 3 "$WORK/logs/calibration.log"
-case "$EPOCHS" in ''|*[!0-9]*) log "calibration failed; training 2 epochs"; EPOCHS=2 ;; esac
 LEFT=$(( TOTAL - $(elapsed) - 20 ))
 log "training snasnet_fmnist for $EPOCHS epochs, LIF backend $BACKEND (hard stop in $LEFT s)"
 timeout --signal=TERM "$LEFT" python3 -m snnzoo.train snasnet_fmnist "${DATA[@]}" --epochs "$EPOCHS" --batch-size "$BATCH" --val-split 0.05 \
-    --eval-batch-size 1000 --checkpoint-minutes 2 --device "$DEVICE" --backend "$BACKEND" "${STEPS[@]}" --out "$WORK/run" > "$WORK/logs/train.log" 2>&1 &
+    --eval-batch-size 1000 --checkpoint-minutes 2 --device "$DEVICE" --backend "$BACKEND" "${STEPS[@]}" "${RESUME[@]}" --out "$WORK/run" > "$WORK/logs/train.log" 2>&1 &
 TRAINER=$!
 log "kernel tests on CUDA"
 env "${TEST_ENV[@]}" timeout 200 python3 -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" \
