@@ -11,6 +11,11 @@ Every data set yields (normalised float32 image [C, H, W], int label). The defau
 everything runs with no downloads; they all come from Fashion-MNIST's *test* set (see
 snnzoo.data.fashion_mnist). Nothing is downloaded unless ``download=True``; missing files
 raise DatasetNotFoundError, which says where it looked and how to provide the data.
+
+In-memory data sets (everything but image folders) can also be batched on a device:
+``tensor_source(dataset)`` gives their uint8 images and labels, ``transform_batch`` normalises
+(and, with ``draw_crops``, augments) a whole uint8 batch where it lies, and
+``evaluation_batches`` is an evaluation loader that does this (a DataLoader otherwise).
 """
 
 from .base import (DEFAULT_DATA_DIR, DatasetInfo, DatasetNotFoundError, DeviceBatches,
