@@ -102,3 +102,24 @@ def test_validate_reports_accuracy_and_firing(tmp_path, capsys):
     assert measured["firing_rates"] == pytest.approx(trained["firing_rates"], abs=1e-5)
     printed = capsys.readouterr().out
     assert f"top-1 {measured['top1']:.2f}%" in printed and "pre_lif" in printed
+
+
+def test_training_epochs_fit_the_budget(monkeypatch, capsys):
+    """scripts/training_epochs.py with step and evaluation times fixed at 0.1 s and 0.2 s:
+    an epoch of 10 steps and 5 evaluation batches takes 2.0 s, the final evaluation
+    2 x 2 x 0.2 + 5 = 5.8 s, so 26 s hold floor((26 - 5.8) / 2.0) = 10 epochs, and a budget too
+    small for one still trains one."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "scripts" / "training_epochs.py"
+    spec = importlib.util.spec_from_file_location("training_epochs", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    times = iter([0.1, 0.2] * 2)
+    monkeypatch.setattr(script, "seconds_per_call", lambda *args, **kwargs: next(times))
+    common = ["snasnet_fmnist", "--batch-size", "10", "--train-images", "100",
+              "--eval-batch-size", "10", "--eval-images", "50", "--final-images", "20",
+              "--margin", "1", "--overhead", "0", "--device", "cpu"]
+    for budget, epochs in (("26", 10), ("3", 1)):
+        assert script.main([*common, "--budget", budget]) == 0
+        assert capsys.readouterr().out.strip().splitlines()[-1] == str(epochs)
