@@ -31,12 +31,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # pragma: no cover - triton is declared for Linux only
-    triton = None
-    tl = None
+from ._triton import BACKENDS, check_backend, require_triton, tl, triton, triton_available
 
 __all__ = [
     "SURROGATES",
@@ -51,12 +46,7 @@ __all__ = [
 
 SURROGATES = {"atan": 0, "sigmoid": 1}
 DEFAULT_ALPHA = {"atan": 2.0, "sigmoid": 4.0}
-BACKENDS = ("auto", "triton", "torch")
 BLOCK = 1024
-
-
-def triton_available() -> bool:
-    return triton is not None
 
 
 class LIFParams:
@@ -253,13 +243,6 @@ def _saves_h(n_steps: int, needs_grad: bool) -> bool:
     return needs_grad and n_steps > MAX_RECOMPUTE_STEPS
 
 
-def _require_triton():
-    if triton is None:
-        raise RuntimeError(
-            "the Triton LIF backend needs the 'triton' package (Linux); install it, or use "
-            "backend='torch' (reference) or backend='auto'")
-
-
 def _as_time_major(tensor: Tensor) -> Tensor:
     """A contiguous [T, N] view (a copy only for non-contiguous input)."""
     return tensor.contiguous().view(tensor.shape[0], -1)
@@ -270,7 +253,7 @@ def _empty(like: Tensor) -> Tensor:
 
 
 def _forward_triton(x, v_in, tau, v_threshold, v_reset, decay_input, needs_grad):
-    _require_triton()
+    require_triton(x, "LIF")
     x2d = _as_time_major(x)
     n_steps, n_neurons = x2d.shape
     save_h = _saves_h(n_steps, needs_grad)
@@ -288,7 +271,7 @@ def _forward_triton(x, v_in, tau, v_threshold, v_reset, decay_input, needs_grad)
 
 def _backward_triton(grad_spikes, saved, v_in, grad_v_out, x_dtype, recompute, tau, v_threshold,
                      v_reset, decay_input, surrogate, alpha, detach_reset):
-    _require_triton()
+    require_triton(grad_spikes, "LIF")
     grad2d = _as_time_major(grad_spikes)
     n_steps, n_neurons = grad2d.shape
     has_state = v_in is not None
@@ -586,11 +569,6 @@ def _check_time_major(x, allow_float64=False):
         raise ValueError(f"LIF input dtype {x.dtype} is unsupported; use float32, float16 or bfloat16")
 
 
-def _check_backend(backend):
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is unknown; choose one of {list(BACKENDS)}")
-
-
 def _implementation(backend: str, x: Tensor) -> str:
     """The custom-op implementation behind a backend: Triton on CUDA, torch ops elsewhere."""
     if backend == "auto":
@@ -609,7 +587,7 @@ def lif_multistep(x: Tensor, params: Optional[LIFParams] = None, backend: str = 
     "auto" (Triton for CUDA tensors, the torch implementation of the kernels otherwise).
     """
     params = params or LIFParams()
-    _check_backend(backend)
+    check_backend(backend)
     _check_time_major(x)
     if backend == "torch":
         return lif_multistep_reference(x, params)
@@ -623,7 +601,7 @@ def lif_step(x: Tensor, v: Optional[Tensor], params: Optional[LIFParams] = None,
     """One stateful step: x [...] and membrane v [...] fp32 (None: at rest) -> (spikes, new v).
     Gradients flow through v, so T calls equal one multi-step call, values and gradients."""
     params = params or LIFParams()
-    _check_backend(backend)
+    check_backend(backend)
     if backend == "torch":
         return lif_step_reference(x, v, params)
     if v is None:

@@ -29,19 +29,13 @@ device, so nothing is copied to the host per layer.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from typing import Optional
 
 import torch
 from torch import Tensor
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # pragma: no cover - triton is declared for Linux only
-    triton = None
-    tl = None
+from ._triton import BACKENDS, check_backend, require_triton, tl, triton
 
 __all__ = [
     "BACKENDS",
@@ -52,7 +46,6 @@ __all__ = [
     "pairwise_hamming_reference",
 ]
 
-BACKENDS = ("auto", "triton", "torch")
 SPIKE_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.bool,
                 torch.uint8)
 EPILOGUES = {"kernel": 0, "hamming": 1}
@@ -138,18 +131,6 @@ if triton is not None:
             tl.store(out_ptr + offsets, hamming.to(tl.int64), mask=mask)
 
 
-def _require_triton(spikes: Tensor):
-    if triton is None:
-        raise RuntimeError(
-            "the Triton spike-kernel backend needs the 'triton' package (Linux); install it, or "
-            "use backend='torch' or backend='auto'")
-    if not spikes.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
-        raise ValueError(
-            f"backend='triton' needs CUDA tensors, got spikes on {spikes.device}; use "
-            f"backend='auto' (torch on the CPU), or set TRITON_INTERPRET=1 before importing "
-            f"triton to run the kernel under the interpreter")
-
-
 GRAM_BLOCK_N = 128  # neurons per step of a program's loop
 EPILOGUE_BLOCK = 1024
 PROGRAMS_PER_SM = 4
@@ -192,12 +173,12 @@ def _launch(rows: Tensor, out: Tensor, epilogue: str, splits: Optional[int] = No
 
 
 def _accumulate_triton(kernel: Tensor, spikes: Tensor):
-    _require_triton(spikes)
+    require_triton(spikes, "spike-kernel")
     _launch(_as_rows(spikes), kernel, "kernel")
 
 
 def _pairwise_hamming_triton(spikes: Tensor) -> Tensor:
-    _require_triton(spikes)
+    require_triton(spikes, "spike-kernel")
     rows = _as_rows(spikes)
     hamming = rows.new_empty((rows.shape[0], rows.shape[0]), dtype=torch.int64)
     _launch(rows, hamming, "hamming")
@@ -286,11 +267,6 @@ def hamming_kernel_reference(spikes: Tensor) -> Tensor:
 # ----------------------------------------------------------------------------- public API
 
 
-def _check_backend(backend: str):
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is unknown; choose one of {list(BACKENDS)}")
-
-
 def _implementation(backend: str, spikes: Tensor) -> str:
     """The implementation behind a backend: Triton for CUDA tensors, torch ops elsewhere."""
     if backend == "auto":
@@ -315,7 +291,7 @@ def _check_spikes(spikes):
 
 def pairwise_hamming(spikes: Tensor, backend: str = "auto") -> Tensor:
     """H [B, B] int64 of spikes [B, ...] (a neuron spikes where spikes > 0), computed exactly."""
-    _check_backend(backend)
+    check_backend(backend)
     _check_spikes(spikes)
     _, hamming = _IMPLEMENTATIONS[_implementation(backend, spikes)]
     return hamming(spikes)
@@ -323,7 +299,7 @@ def pairwise_hamming(spikes: Tensor, backend: str = "auto") -> Tensor:
 
 def hamming_kernel(spikes: Tensor, backend: str = "auto") -> Tensor:
     """The term [B, B] float64 one LIF output spikes [B, ...] adds to K (float32 values)."""
-    _check_backend(backend)
+    check_backend(backend)
     _check_spikes(spikes)
     kernel = torch.zeros((spikes.shape[0],) * 2, dtype=torch.float64, device=spikes.device)
     _accumulate_op(kernel, spikes, _implementation(backend, spikes))
@@ -342,7 +318,7 @@ class HammingKernelScorer:
     """
 
     def __init__(self, backend: str = "auto"):
-        _check_backend(backend)
+        check_backend(backend)
         self.backend = backend
         self.kernel: Optional[Tensor] = None  # [B, B] float64, sum of the added terms
         self.count = 0

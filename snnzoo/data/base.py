@@ -3,6 +3,7 @@ in-memory image data set."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -156,9 +157,15 @@ def transform_batch(images: Tensor, info: DatasetInfo, crops: Optional[tuple[Ten
         images = padded[torch.arange(batch, device=images.device)[:, None, None, None],
                         torch.arange(images.shape[1], device=images.device)[None, :, None, None],
                         rows[:, None, :, None], columns[:, None, None, :]]
-    mean = torch.tensor(info.mean, device=images.device).view(1, -1, 1, 1)
-    std = torch.tensor(info.std, device=images.device).view(1, -1, 1, 1)
+    mean, std = _normalisation(info, images.device)
     return (images.float() / 255.0 - mean) / std
+
+
+@functools.lru_cache(maxsize=None)
+def _normalisation(info: DatasetInfo, device: torch.device) -> tuple[Tensor, Tensor]:
+    """(mean, std) as [1, C, 1, 1] tensors on the device, made once, not copied per batch."""
+    return (torch.tensor(info.mean, device=device).view(1, -1, 1, 1),
+            torch.tensor(info.std, device=device).view(1, -1, 1, 1))
 
 
 class DeviceBatches:

@@ -28,12 +28,17 @@ def score(model: nn.Module, images: Tensor, backend: str = "auto") -> float:
                if isinstance(module, LIF)]
     if not handles:
         raise ValueError(f"{type(model).__name__} has no snnzoo LIF neurons to score")
+    _forward_with_hooks(model, images, handles)
+    return scorer.score()
+
+
+def _forward_with_hooks(model: nn.Module, images: Tensor, handles):
+    """One forward pass of images, then the hooks removed, also when it fails."""
     try:
         model(images)
     finally:
         for handle in handles:
             handle.remove()
-    return scorer.score()
 
 
 @torch.no_grad()
@@ -51,11 +56,6 @@ def authors_score(model: nn.Module, images: Tensor) -> float:
         state["kernel"] = state["kernel"] + hamming_kernel_reference(output).cpu().numpy()
         state["calls"] += 1
 
-    handles = [module.register_forward_hook(accumulate) for module in model.modules()
-               if isinstance(module, LIF)]
-    try:
-        model(images)
-    finally:
-        for handle in handles:
-            handle.remove()
+    _forward_with_hooks(model, images, [module.register_forward_hook(accumulate)
+                                        for module in model.modules() if isinstance(module, LIF)])
     return float(np.linalg.slogdet(state["kernel"] / state["calls"])[1])
