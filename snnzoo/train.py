@@ -40,6 +40,7 @@ from snnzoo.distributed import init_distributed
 from snnzoo.data import (dataset_info, draw_crops, evaluation_batches, load_dataset,
                          tensor_source, transform_batch)
 from snnzoo.evaluate import autocast, evaluate
+from snnzoo.kernels import BACKENDS
 
 CHECKPOINT = "checkpoint.pt"
 LOG_FIELDS = ["epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "test_loss",
@@ -71,10 +72,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--backend", choices=["auto", "triton", "torch"], default="auto",
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="LIF implementation (see snnzoo.layers.LIF)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=0, help="data loader workers")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="data loader workers for evaluating image folders (in-memory data "
+                             "sets are batched on the device)")
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0,
                         help="also checkpoint within an epoch this often")
     parser.add_argument("--max-steps", type=int, default=None,
