@@ -105,20 +105,31 @@ def peak_memory_mb(run: Callable[[], object], device: torch.device) -> float:
 
 
 def append_csv(subject: str, rows: list[dict]) -> Path:
-    """Append rows (dicts with the same keys) to results/<subject>.csv, writing a header once."""
+    """Append rows (dicts with the same keys) to results/<subject>.csv. A column the file does
+    not have yet is added to its header (earlier rows leave it empty); the file is rewritten
+    atomically then."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{subject}.csv"
     stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    new = not path.exists()
-    with open(path, "a", newline="") as handle:
-        writer = None
-        for row in rows:
-            row = {"date": stamp, **row}
-            if writer is None:
-                writer = csv.DictWriter(handle, fieldnames=list(row))
-                if new:
-                    writer.writeheader()
-            writer.writerow(row)
+    rows = [{"date": stamp, **row} for row in rows]
+    old_rows, fields = [], []
+    if path.exists():
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            fields = list(reader.fieldnames or [])
+            old_rows = list(reader)
+    missing = [key for row in rows for key in row if key not in fields]
+    fields += list(dict.fromkeys(missing))
+    if old_rows and not missing:
+        with open(path, "a", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=fields).writerows(rows)
+        return path
+    staging = path.with_suffix(".csv.tmp")
+    with open(staging, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(old_rows + rows)
+    os.replace(staging, path)
     return path
 
 

@@ -46,8 +46,13 @@ def main(argv=None):
     parser.add_argument("--candidates", type=int, default=6)
     parser.add_argument("--cell", default="backward", choices=["forward", "backward"])
     parser.add_argument("--quick", action="store_true", help="3 candidates, batch 32")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                        help="snnzoo's networks in channels_last, as python -m snnzoo.search runs "
+                             "them (default: on the CPU, off on CUDA, the search's default)")
     parser.add_argument("--no-csv", action="store_true")
     args = parser.parse_args(argv)
+    if args.channels_last is None:
+        args.channels_last = torch.device(args.device).type == "cpu"
     if args.quick:
         args.candidates, args.batch_size = 3, 32
     device = torch.device(args.device)
@@ -71,6 +76,8 @@ def main(argv=None):
         ours = SNASNet(genotype=str(genotype), **base).to(device)
         ours.load_state_dict(convert_state_dict(reference.state_dict(), ours.genotype_spec,
                                                 ours.state_dict().keys()))
+        if args.channels_last:
+            ours.to(memory_format=torch.channels_last)
         score(ours, images)  # warm-up (compiles the CPU LIF path once per shape)
         authors_score(reference, images)  # and the same for the baseline (cuDNN set-up)
         results = {}
@@ -93,7 +100,8 @@ def main(argv=None):
               f"snnzoo {times['snnzoo'][-1]:.2f} s", file=sys.stderr)
     rate = {name: len(values) / sum(values) for name, values in times.items()}
     config = (f"{args.base} width x{args.width} ({base['width']} channels), batch "
-              f"{args.batch_size}, T={args.timesteps}, {args.cell} cells")
+              f"{args.batch_size}, T={args.timesteps}, {args.cell} cells"
+              + (", snnzoo in channels_last" if args.channels_last else ""))
     rows = [[name, f"{statistics.median(times[name]):.3f}", f"{rate[name]:.3f}",
              f"{rate[name] / rate['authors']:.2f}x"] for name in times]
     print(f"\nSearch scoring on {device_name(device)} ({versions()}); {config}; "

@@ -542,8 +542,9 @@ def lif_multistep_reference(x: Tensor, params: LIFParams, smooth: bool = False) 
     path, and how the SNASNet authors' code runs). x: [T, ...] -> spikes [T, ...].
 
     smooth=True replaces the Heaviside step by the smooth function whose derivative the
-    surrogate is, so that finite differences can check the backward formula (float64 ok)."""
-    _check_time_major(x, allow_float64=smooth)
+    surrogate is, so that finite differences can check the backward formula. float64 is
+    computed in float64 (where rounding cannot move a membrane across the threshold)."""
+    _check_time_major(x, allow_float64=True)
     v = torch.full(x.shape[1:], 0.0 if params.v_reset is None else params.v_reset,
                    device=x.device, dtype=torch.promote_types(x.dtype, torch.float32))
     spikes = []
@@ -566,7 +567,8 @@ def _check_time_major(x, allow_float64=False):
             f"use LIF.step for single-step input")
     supported = (torch.float32, torch.float16, torch.bfloat16) + ((torch.float64,) if allow_float64 else ())
     if x.dtype not in supported:
-        raise ValueError(f"LIF input dtype {x.dtype} is unsupported; use float32, float16 or bfloat16")
+        raise ValueError(f"LIF input dtype {x.dtype} is unsupported; use float32, float16 or "
+                         f"bfloat16 (float64 only with backend='torch', the reference)")
 
 
 def _implementation(backend: str, x: Tensor) -> str:
@@ -574,6 +576,20 @@ def _implementation(backend: str, x: Tensor) -> str:
     if backend == "auto":
         return "triton" if x.is_cuda and triton is not None else "compiled"
     return "triton"
+
+
+def _in_memory_order(x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+    """x [T, ...] as [T, N], each step's neurons in the order they lie in memory, and the order
+    of x's trailing dimensions that it follows. A view for every dense layout (channels-last
+    included), so that the neuron runs in the caller's layout and returns spikes in it."""
+    order = tuple(sorted(range(1, x.dim()), key=lambda dim: -x.stride(dim)))
+    return x.permute(0, *order).reshape(x.shape[0], -1), order
+
+
+def _restore_order(flat: Tensor, shape, order: tuple[int, ...]) -> Tensor:
+    """The inverse of _in_memory_order: [T, N] back to shape, in the layout it came from."""
+    permuted = flat.view(flat.shape[0], *(shape[dim] for dim in order))
+    return permuted.permute(0, *(1 + order.index(dim) for dim in range(1, len(shape))))
 
 
 def _needs_grad(*tensors) -> bool:
@@ -588,12 +604,13 @@ def lif_multistep(x: Tensor, params: Optional[LIFParams] = None, backend: str = 
     """
     params = params or LIFParams()
     check_backend(backend)
-    _check_time_major(x)
+    _check_time_major(x, allow_float64=backend == "torch")
     if backend == "torch":
         return lif_multistep_reference(x, params)
-    spikes, _, _ = _lif_forward_op(x, None, *params.as_op_args(), _needs_grad(x),
+    flat, order = _in_memory_order(x)
+    spikes, _, _ = _lif_forward_op(flat, None, *params.as_op_args(), _needs_grad(x),
                                    _implementation(backend, x))
-    return spikes
+    return _restore_order(spikes, x.shape, order)
 
 
 def lif_step(x: Tensor, v: Optional[Tensor], params: Optional[LIFParams] = None,
@@ -604,12 +621,18 @@ def lif_step(x: Tensor, v: Optional[Tensor], params: Optional[LIFParams] = None,
     check_backend(backend)
     if backend == "torch":
         return lif_step_reference(x, v, params)
-    if v is None:
-        v = torch.full(x.shape, 0.0 if params.v_reset is None else params.v_reset,
-                       device=x.device, dtype=torch.float32)
-    elif v.shape != x.shape:
+    if v is not None and v.shape != x.shape:
         raise ValueError(f"membrane shape {tuple(v.shape)} does not match input shape "
                          f"{tuple(x.shape)}; call reset() before feeding a new shape")
-    spikes, _, v_next = _lif_forward_op(x.unsqueeze(0), v, *params.as_op_args(),
+    flat, order = _in_memory_order(x.unsqueeze(0))
+    if v is None:
+        v_flat = torch.full(flat.shape[1:], 0.0 if params.v_reset is None else params.v_reset,
+                            device=x.device, dtype=torch.float32)
+    else:
+        v_flat = v.permute(*(dim - 1 for dim in order)).reshape(-1)
+    spikes, _, v_next = _lif_forward_op(flat, v_flat, *params.as_op_args(),
                                         _needs_grad(x, v), _implementation(backend, x))
-    return spikes[0], v_next
+    shape = (1, *x.shape)
+    # squeeze, not [0]: indexing's backward would allocate the gradient in the default layout
+    return (_restore_order(spikes, shape, order).squeeze(0),
+            _restore_order(v_next.unsqueeze(0), shape, order).squeeze(0))

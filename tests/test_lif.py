@@ -139,6 +139,34 @@ def test_step_equals_multistep(backend, v_reset, device):
     assert_close(grad_stepped, grad_whole, 1e-5, 1e-5, "step vs multi-step dL/dx")
 
 
+def _channels_last(x):
+    """[T, B, C, H, W] with each step stored NHWC (a 5-D tensor as channels_last 4-D steps)."""
+    return x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+
+
+@pytest.mark.parametrize("backend", ["triton", "auto"])
+def test_channels_last_runs_in_its_layout(backend, device):
+    x, grad_spikes = _drive((4, 2, 5, 3, 7), torch.float32, device)
+    x_cl = _channels_last(x)
+    _compare_with_reference(x_cl, _channels_last(grad_spikes), LIFParams(), backend)
+    assert lif_multistep(x_cl, LIFParams(), backend).stride() == x_cl.stride()
+    # step by step: spikes and the stored membrane stay NHWC, values as in NCHW
+    lif = LIF(backend=backend)
+    x_cl = x_cl.detach().requires_grad_()
+    stepped = [lif.step(x_t) for x_t in x_cl]
+    assert all(s.is_contiguous(memory_format=torch.channels_last) for s in stepped)
+    assert lif.v.is_contiguous(memory_format=torch.channels_last)
+    (grad_stepped,) = torch.autograd.grad(torch.stack(stepped), x_cl, grad_spikes)
+    lif.reset()
+    expected = lif(x.detach().requires_grad_())
+    assert_equal(torch.stack(stepped), expected, "channels_last steps vs NCHW multi-step")
+    # a membrane handed over in another layout than the input's is read by value
+    lif.reset()
+    lif.step(x[0])
+    assert_equal(lif.step(x_cl[1].detach()), expected[1], "NCHW membrane, NHWC input")
+    assert grad_stepped.shape == x.shape
+
+
 def _saved_bytes(run):
     """Bytes of the tensors autograd keeps for the backward of run()."""
     storages = {}
@@ -195,6 +223,14 @@ def test_input_without_time_dimension():
         LIF()(torch.randn(7))
     with pytest.raises(ValueError, match="dtype"):
         LIF()(torch.ones(3, 4, dtype=torch.int64))
+    with pytest.raises(ValueError, match="float64 only with backend='torch'"):
+        LIF()(torch.ones(3, 4, dtype=torch.float64))
+
+
+def test_reference_runs_float64():
+    x = torch.full((3, 1), 1.2, dtype=torch.float64)  # h = v + (x - v) / tau, tau = 4/3:
+    spikes = LIF(tau=4.0 / 3.0, backend="torch")(x)  # 0.9; 0.9 + 0.225 = 1.125 fires; 0.9
+    assert spikes.dtype == torch.float64 and spikes.flatten().tolist() == [0.0, 1.0, 0.0]
 
 
 def test_torch_compile_traces_without_graph_breaks(device):

@@ -14,7 +14,7 @@ import torch
 
 from snnzoo.convert import convert_state_dict
 from snnzoo.data import first_batch, load_dataset
-from snnzoo.models.reference import AuthorsSNASNet
+from snnzoo.models.reference import AuthorsSNASNet, excite
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet
 from snnzoo.search import authors_score, draw_connection_matrix, prune, sample_genotypes, score
 from snnzoo.search.__main__ import main as search_main
@@ -80,6 +80,21 @@ def test_score_equals_the_authors_procedure(genotype, cell):
     ours.eval()
     score(ours, images)
     assert not ours.training
+
+
+def test_eval_mode_score_counts_the_last_steps_feedback_neurons():
+    # In eval mode the cell skips the convolution of its last step's feedback (it reaches no
+    # later step) but still fires that edge's neuron, which the authors' score counts.
+    images, _ = first_batch(load_dataset("fashion-mnist-sample", "train"), 24, seed=0)
+    args = dict(MODEL_ARGS["snasnet_fmnist"], genotype="0302 0030 3003 0000", width=6)
+    torch.manual_seed(0)
+    reference = excite(AuthorsSNASNet(**args)).eval()
+    ours = SNASNet(**args).eval()
+    ours.load_state_dict(convert_state_dict(reference.state_dict(), ours.genotype_spec,
+                                            ours.state_dict().keys()))
+    expected = authors_score(reference, images)
+    assert math.isfinite(expected)
+    assert score(ours, images) == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
 def test_silent_network_scores_minus_infinity_with_a_warning():
@@ -181,3 +196,19 @@ def test_bad_options_are_clear_errors(capsys):
     with pytest.raises(SystemExit):
         search_main(["--name", "winner"])
     assert "must start with 'snasnet_'" in capsys.readouterr().err
+
+
+def test_resume_refuses_another_memory_format(tmp_path, monkeypatch):
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
+    out = tmp_path / "run"
+    _search(out, "--num-search", "2")  # on the CPU: channels_last by default
+    settings = json.loads((out / "search.json").read_text())
+    assert settings["channels_last"] is True
+    with pytest.raises(SystemExit, match="channels_last was True, now False"):
+        _search(out, "--num-search", "2", "--resume", "--no-channels-last")
+    # a run recorded before the setting existed computed in the default layout (contiguous)
+    del settings["channels_last"]
+    (out / "search.json").write_text(json.dumps(settings))
+    with pytest.raises(SystemExit, match="channels_last was False, now True"):
+        _search(out, "--num-search", "2", "--resume")
+    _search(out, "--num-search", "2", "--resume", "--no-channels-last")

@@ -23,10 +23,15 @@ __all__ = ["SeqConv2d", "SeqBatchNorm2d", "SeqAvgPool2d", "SharedDropout", "Spik
 
 
 def _fold_time(module_forward, x: Tensor) -> Tensor:
+    """A stateless layer on [T, B, ...] as one call on [T*B, ...] (a view in any dense layout,
+    channels-last included); on a static input repeated over T (stride 0), one call on it."""
     if x.dim() != 5:
         return module_forward(x)
     steps, batch = x.shape[:2]
-    out = module_forward(x.reshape(steps * batch, *x.shape[2:]))
+    if x.stride(0) == 0:
+        out = module_forward(x[0])
+        return out.unsqueeze(0).expand(steps, *out.shape)
+    out = module_forward(x.flatten(0, 1))
     return out.view(steps, batch, *out.shape[1:])
 
 
@@ -40,11 +45,67 @@ class SeqAvgPool2d(nn.AvgPool2d):
         return _fold_time(super().forward, x)
 
 
+class _BatchNormPerStep(torch.autograd.Function):
+    """Training-mode BatchNorm of [T, B, C, H, W] with each step's own batch statistics and T
+    running-statistics updates, exactly T calls of BatchNorm2d (the same ATen kernels), but
+    written in place into one output in the input's layout instead of T outputs stacked."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, factors, eps):
+        out = torch.empty_like(x)
+        mean = x.new_empty((x.shape[0], x.shape[2]))
+        invstd = torch.empty_like(mean)
+        for t, factor in enumerate(factors):
+            torch.ops.aten.native_batch_norm.out(
+                x[t], weight, bias, running_mean, running_var, True, factor, eps,
+                out=out[t], save_mean=mean[t], save_invstd=invstd[t])
+        ctx.save_for_backward(x, weight, mean, invstd)
+        ctx.eps = eps
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight, mean, invstd = ctx.saved_tensors
+        needs = list(ctx.needs_input_grad[:3])
+        grad_x = torch.empty_like(x) if needs[0] else None
+        grad_weight = grad_bias = None
+        for t in range(x.shape[0]):
+            grad_x_t, grad_weight_t, grad_bias_t = torch.ops.aten.native_batch_norm_backward(
+                grad_out[t], x[t], weight, None, None, mean[t], invstd[t], True, ctx.eps, needs)
+            if needs[0]:
+                grad_x[t].copy_(grad_x_t)
+            if needs[1]:
+                grad_weight = grad_weight_t if grad_weight is None else grad_weight + grad_weight_t
+            if needs[2]:
+                grad_bias = grad_bias_t if grad_bias is None else grad_bias + grad_bias_t
+        return grad_x, grad_weight, grad_bias, None, None, None, None
+
+
 class SeqBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 5 and self.training and self._per_step_in_place(x):
+            return _BatchNormPerStep.apply(x, self.weight, self.bias, self.running_mean,
+                                           self.running_var, self._step_factors(x.shape[0]),
+                                           self.eps)
         if x.dim() == 5 and self.training:
             return torch.stack([super(SeqBatchNorm2d, self).forward(x_t) for x_t in x])
         return _fold_time(super().forward, x)
+
+    def _per_step_in_place(self, x: Tensor) -> bool:
+        """Whether _BatchNormPerStep applies: on the CPU (where its in-place writes were
+        measured to pay; CUDA keeps cuDNN's kernels), running statistics and affine on, in
+        float32 or float64 like the parameters (saved statistics then have x's dtype)."""
+        return (x.device.type == "cpu" and self.track_running_stats and self.affine
+                and x.dtype in (torch.float32, torch.float64) and self.weight.dtype == x.dtype)
+
+    def _step_factors(self, steps: int) -> list:
+        """The running-average factor of each of T BatchNorm2d calls (and their count)."""
+        factors = []
+        for _ in range(steps):
+            self.num_batches_tracked.add_(1)
+            factors.append(self.momentum if self.momentum is not None
+                           else 1.0 / float(self.num_batches_tracked))
+        return factors
 
 
 class SharedDropout(nn.Module):
@@ -166,18 +227,31 @@ class SNASCell(nn.Module):
             edge.reset()
         feedback = [None] * (NUM_NODES - 1)
         outputs = []
-        for x_t in x_seq:
+        for t, x_t in enumerate(x_seq):
             node_inputs = [_add(x_t, feedback[0])]
             for j in range(1, NUM_NODES):
                 value = self._node_value(node_inputs, j, x_t, step=True)
                 node_inputs.append(_add(value, feedback[j]) if j < NUM_NODES - 1 else value)
+            outputs.append(node_inputs[-1])
+            if t == len(x_seq) - 1 and not self.training:
+                self._fire_last_feedback(node_inputs)
+                break
             feedback = [None] * (NUM_NODES - 1)
             for i in range(NUM_NODES - 1):
                 for j in range(i + 1, NUM_NODES):
                     edge = self._edge(j, i)
                     if edge is not None:
                         feedback[i] = _add(feedback[i], edge.step(node_inputs[j]))
-            outputs.append(node_inputs[-1])
         for edge in self.edges.values():
             edge.reset()
         return torch.stack(outputs)
+
+    def _fire_last_feedback(self, node_inputs: list) -> None:
+        """The last step's feedback reaches no later step. In eval mode, where BatchNorm keeps
+        no statistics, only its neurons fire (spike hooks see every step); the convolutions
+        and BatchNorms after them are skipped. Training runs them for the running statistics."""
+        for i in range(NUM_NODES - 1):
+            for j in range(i + 1, NUM_NODES):
+                edge = self._edge(j, i)
+                if isinstance(edge, SpikingConvBN):
+                    edge.lif.step(node_inputs[j])

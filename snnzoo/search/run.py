@@ -36,7 +36,8 @@ BASE_MODEL = {"fashion-mnist-sample": "snasnet_fmnist", "fashion-mnist": "snasne
               "tinyimagenet": "snasnet_tinyimagenet"}
 # Settings that must match for --resume to continue a run.
 RUN_KEYS = ("dataset", "cell", "num_search", "batch_size", "repeat", "timesteps", "width",
-            "seed", "model_args")
+            "seed", "model_args", "channels_last")
+RUN_KEY_DEFAULTS = {"channels_last": False}  # what runs from before the key was recorded used
 
 
 @dataclass
@@ -72,6 +73,8 @@ def score_candidate(candidate: Candidate, model_args, dataset, args, device) -> 
     seed = args.seed * 1_000_003 + candidate.index
     torch.manual_seed(seed)
     model = SNASNet(genotype=candidate.genotype, **model_args).to(device).train()
+    if args.channels_last:
+        model.to(memory_format=torch.channels_last)
     repeats = []
     for repeat in range(args.repeat):
         images, _ = first_batch(dataset, args.batch_size, seed=seed * 16 + repeat)
@@ -126,6 +129,7 @@ def _check_settings(out: Path, settings: dict, resume: bool):
                              f"it, or choose another --out")
         if path.exists():
             previous = json.loads(path.read_text())
+            previous = {**RUN_KEY_DEFAULTS, **previous}
             changed = {key: (previous.get(key), settings[key]) for key in RUN_KEYS
                        if previous.get(key) != settings[key]}
             if changed:
@@ -148,7 +152,8 @@ def run_search(args) -> dict:
     out = args.out
     settings = dict(dataset=args.dataset, cell=args.cell, num_search=args.num_search,
                     batch_size=args.batch_size, repeat=args.repeat, timesteps=args.timesteps,
-                    width=args.width, seed=args.seed, model_args=model_args)
+                    width=args.width, seed=args.seed, model_args=model_args,
+                    channels_last=args.channels_last)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         _check_settings(out, settings, args.resume)
