@@ -243,3 +243,25 @@ def test_torch_compile_traces_without_graph_breaks(device):
     assert_close(out, expected, 1e-6, 1e-6, "compiled output")
     out.sum().backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("implementation", ["compiled", "triton"])
+def test_eager_path_equals_the_custom_op(implementation, device):
+    # Eager calls bypass the dispatcher (kernels.lif._EagerLIF); torch.compile traces the
+    # custom op. Both must compute the same, and the op must pass torch.library's checks.
+    from snnzoo.kernels import lif as kernels
+    if implementation == "compiled" and device.type == "cuda":
+        pytest.skip("the compiled torch path serves CPU tensors")
+    x, grad_spikes = _drive((4, 3, 33), torch.float32, device)
+    v_in = torch.full((3, 33), 0.25, device=device)
+    arguments = (*LIFParams(v_reset=None).as_op_args(), True, implementation)
+    results = []
+    for run in (kernels._lif_forward_op, kernels._EagerLIF.apply):
+        x_in, v = x.clone().requires_grad_(), v_in.clone().requires_grad_()
+        spikes, _, v_out = run(x_in, v, *arguments)
+        torch.autograd.backward((spikes, v_out), (grad_spikes, torch.ones_like(v_out)))
+        results.append((spikes, v_out, x_in.grad, v.grad))
+    for what, a, b in zip(("spikes", "v_out", "dL/dx", "dL/dv_in"), *results):
+        assert_equal(a, b, f"eager path vs custom op: {what}")
+    torch.library.opcheck(kernels._lif_forward_op, (x.clone().requires_grad_(),
+                                                   v_in.clone().requires_grad_(), *arguments))
