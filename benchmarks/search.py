@@ -30,10 +30,14 @@ from snnzoo.models.snasnet import MODEL_ARGS, SNASNet  # noqa: E402
 from snnzoo.search import authors_score, sample_genotypes, score  # noqa: E402
 
 
-SCORE_RTOL = {"cpu": 1e-6, "cuda": 1e-3}
-"""Relative score difference that still counts as equal. On CUDA the two networks'
-convolutions run at different batch shapes, for which cuDNN rounds differently, and a
-membrane within rounding of the threshold may spike in one network only."""
+SCORE_RTOL = {"cpu": 1e-3, "cuda": 1e-3}
+"""Relative score difference that still counts as equal. The search scores in train mode,
+where BatchNorm normalises with the batch's own statistics: when the two networks'
+convolutions round differently (cuDNN at different batch shapes on CUDA; NHWC against NCHW
+on the CPU), a membrane within rounding of the threshold may spike in one network only, and
+the batch statistics spread that to a few more spikes (scores then differ by about 1e-5
+relative). With --no-channels-last on the CPU the scores agree to about 1e-9; in float64
+they agree in every layout (tests/test_search.py checks both)."""
 
 
 def main(argv=None):

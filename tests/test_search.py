@@ -60,9 +60,10 @@ def test_samples_are_pruned_and_seeded():
     assert all(g.matrix[0][3] for g in first)
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
 @pytest.mark.parametrize("genotype, cell", [("0302 0030 3003 0000", "backward"),
                                             ("0314 0023 0004 0000", "forward")])
-def test_score_equals_the_authors_procedure(genotype, cell):
+def test_score_equals_the_authors_procedure(genotype, cell, layout):
     images, _ = first_batch(load_dataset("fashion-mnist-sample", "train"), 48, seed=0)
     args = dict(MODEL_ARGS["snasnet_fmnist"], genotype=genotype, cell=cell, width=8)
     torch.manual_seed(0)
@@ -70,6 +71,14 @@ def test_score_equals_the_authors_procedure(genotype, cell):
     ours = SNASNet(**args)
     ours.load_state_dict(convert_state_dict(reference.state_dict(), ours.genotype_spec,
                                             ours.state_dict().keys()))
+    if layout == "channels_last":
+        # As the search runs candidates on the CPU. NHWC convolutions round differently, and
+        # in train mode batch statistics turn that into a few other spikes (scores then differ
+        # by about 1e-5 relative), so this layout is compared in float64, where rounding
+        # cannot move a membrane across the threshold, with the reference neuron.
+        reference, ours = reference.double(), ours.double().set_backend("torch")
+        ours.to(memory_format=torch.channels_last)
+        images = images.double()
     torch.manual_seed(1)
     expected = authors_score(reference, images)
     torch.manual_seed(1)
