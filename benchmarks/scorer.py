@@ -4,7 +4,8 @@ The contenders score the same spikes (B rows, N neurons, several layer-timesteps
 run; median time and peak memory are reported, and the scores are checked to agree (rtol 1e-6):
   (a) numpy path       the authors' hook: float32 torch ops on the device per layer, then
                        .cpu().numpy() added to a float64 numpy K; numpy slogdet at the end
-  (b) snnzoo auto      HammingKernelScorer(backend="auto"): K stays on the device
+  (b) snnzoo auto      HammingKernelScorer(backend="auto"): K stays on the device; spikes added
+                       with binary=True, as snnzoo.search.score adds its LIF outputs
   (c) snnzoo triton    the fused Triton kernel (CUDA only; the CPU interpreter is not a speed)
 
     python benchmarks/scorer.py [--device cuda] [--quick] [--no-csv]
@@ -42,7 +43,7 @@ def snnzoo_path(backend):
     def score(outputs) -> float:
         scorer = HammingKernelScorer(backend)
         for spikes in outputs:
-            scorer.add(spikes)
+            scorer.add(spikes, binary=True)
         return scorer.score()
     return score
 

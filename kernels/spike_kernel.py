@@ -172,8 +172,8 @@ def _launch(rows: Tensor, out: Tensor, epilogue: str, splits: Optional[int] = No
         enable_fp_fusion=False)
 
 
-def _accumulate_triton(kernel: Tensor, spikes: Tensor):
-    require_triton(spikes, "spike-kernel")
+def _accumulate_triton(kernel: Tensor, spikes: Tensor, binary: bool = False):
+    require_triton(spikes, "spike-kernel")  # the kernel thresholds in registers: binary is moot
     _launch(_as_rows(spikes), kernel, "kernel")
 
 
@@ -200,16 +200,17 @@ def _as_rows(spikes: Tensor) -> Tensor:
 # neurons) instead of the authors' two products with 1 - x, then the same float32 epilogue.
 
 
-def _counts_torch(rows: Tensor) -> tuple[Tensor, Tensor]:
-    """(row counts n [B], Hamming distances H [B, B]) of rows [B, N], both float32 and exact."""
-    x = (rows > 0).to(torch.float32)
+def _counts_torch(rows: Tensor, binary: bool = False) -> tuple[Tensor, Tensor]:
+    """(row counts n [B], Hamming distances H [B, B]) of rows [B, N], both float32 and exact.
+    binary: rows hold only 0 and 1, so float32 rows are used as they are (no thresholded copy)."""
+    x = rows if binary and rows.dtype == torch.float32 else (rows > 0).to(torch.float32)
     counts = x.sum(1)
     return counts, counts[:, None] + counts[None, :] - 2 * (x @ x.t())
 
 
-def _accumulate_torch(kernel: Tensor, spikes: Tensor):
+def _accumulate_torch(kernel: Tensor, spikes: Tensor, binary: bool = False):
     rows = _as_rows(spikes)
-    counts, hamming = _counts_torch(rows)
+    counts, hamming = _counts_torch(rows, binary)
     neuron_count = hamming.new_full((), float(rows.shape[1]))
     rate = counts / neuron_count
     rate_product = rate[:, None] * (1 - rate[None, :]) + (1 - rate[:, None]) * rate[None, :]
@@ -230,14 +231,16 @@ _IMPLEMENTATIONS = {
 
 
 @torch.library.custom_op("snnzoo::hamming_kernel_accumulate", mutates_args=("kernel",))
-def _accumulate_op(kernel: Tensor, spikes: Tensor, implementation: str) -> None:
-    """kernel [B, B] float64 += the term of spikes [B, ...], in place on the device."""
+def _accumulate_op(kernel: Tensor, spikes: Tensor, implementation: str,
+                   binary: bool = False) -> None:
+    """kernel [B, B] float64 += the term of spikes [B, ...], in place on the device. binary
+    promises that spikes hold only 0 and 1."""
     accumulate, _ = _IMPLEMENTATIONS[implementation]
-    accumulate(kernel, spikes)
+    accumulate(kernel, spikes, binary)
 
 
 @_accumulate_op.register_fake
-def _(kernel, spikes, implementation):
+def _(kernel, spikes, implementation, binary=False):
     return None
 
 
@@ -326,8 +329,11 @@ class HammingKernelScorer:
     def reset(self):
         self.kernel, self.count = None, 0
 
-    def add(self, spikes: Tensor):
-        """Add the term of one LIF output spikes [B, ...] to K, in place, and count it."""
+    def add(self, spikes: Tensor, binary: bool = False):
+        """Add the term of one LIF output spikes [B, ...] to K, in place, and count it.
+
+        binary=True promises that spikes hold only 0 and 1 (as snnzoo's LIF outputs do): the
+        CPU path then multiplies float32 spikes as they are instead of a thresholded copy."""
         _check_spikes(spikes)
         batch_size = spikes.shape[0]
         if self.kernel is None:
@@ -341,7 +347,7 @@ class HammingKernelScorer:
         elif self.kernel.device != spikes.device:
             raise ValueError(f"spikes are on {spikes.device} but K is on {self.kernel.device}; "
                              f"call reset() before moving to another device")
-        _accumulate_op(self.kernel, spikes, _implementation(self.backend, spikes))
+        _accumulate_op(self.kernel, spikes, _implementation(self.backend, spikes), binary)
         self.count += 1
 
     def hook(self, module, inputs, output):

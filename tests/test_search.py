@@ -207,7 +207,7 @@ def test_bad_options_are_clear_errors(capsys):
     assert "must start with 'snasnet_'" in capsys.readouterr().err
 
 
-def test_resume_refuses_another_memory_format(tmp_path, monkeypatch):
+def test_resume_keeps_the_memory_format_and_refuses_another(tmp_path, monkeypatch):
     monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
     out = tmp_path / "run"
     _search(out, "--num-search", "2")  # on the CPU: channels_last by default
@@ -215,9 +215,11 @@ def test_resume_refuses_another_memory_format(tmp_path, monkeypatch):
     assert settings["channels_last"] is True
     with pytest.raises(SystemExit, match="channels_last was True, now False"):
         _search(out, "--num-search", "2", "--resume", "--no-channels-last")
-    # a run recorded before the setting existed computed in the default layout (contiguous)
+    # a run recorded before the setting existed computed in the contiguous layout: resuming it
+    # keeps that layout unless another is asked for
     del settings["channels_last"]
     (out / "search.json").write_text(json.dumps(settings))
     with pytest.raises(SystemExit, match="channels_last was False, now True"):
-        _search(out, "--num-search", "2", "--resume")
-    _search(out, "--num-search", "2", "--resume", "--no-channels-last")
+        _search(out, "--num-search", "2", "--resume", "--channels-last")
+    _search(out, "--num-search", "2", "--resume")
+    assert json.loads((out / "search.json").read_text())["channels_last"] is False

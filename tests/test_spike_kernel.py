@@ -134,6 +134,23 @@ def test_accumulated_score_matches_numpy(backend, device):
     assert scorer.score() == pytest.approx(expected, rel=1e-6, abs=1e-6)
 
 
+@pytest.mark.parametrize("backend", ["triton", "torch"])
+@pytest.mark.parametrize("layout", ["contiguous", "channels-last"])
+def test_binary_spikes_as_they_are_give_the_same_kernel(backend, layout, device):
+    # add(binary=True) lets the torch path multiply 0/1 float32 spikes without a thresholded
+    # copy; K must be the same to the last bit, also for spikes in NHWC order.
+    spikes = [_spikes((12, 4, 6, 5), device, seed=seed) for seed in range(3)]
+    if layout == "channels-last":
+        spikes = [s.to(memory_format=torch.channels_last) for s in spikes]
+    kernels = []
+    for binary in (False, True):
+        scorer = HammingKernelScorer(backend)
+        for s in spikes:
+            scorer.add(s, binary=binary)
+        kernels.append(scorer.kernel)
+    assert_equal(kernels[1], kernels[0], f"{backend} K with binary=True vs thresholded")
+
+
 def test_forward_hook_adds_every_output(device):
     scorer = HammingKernelScorer()
     module = torch.nn.Identity()

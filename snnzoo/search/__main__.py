@@ -43,8 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                        help="run the candidates in the channels_last memory format (default: on "
-                             "the CPU, where its convolutions are faster; off on CUDA)")
+                        help="run the candidates in the channels_last memory format (default: "
+                             "what the run being resumed used; for a new run on on the CPU, "
+                             "where its convolutions are faster, off on CUDA)")
     parser.add_argument("--out", type=Path, default=Path("runs/search"))
     parser.add_argument("--resume", action="store_true", help="continue the search in --out")
     parser.add_argument("--top-k", type=int, default=5, help="rows of the summary table")
@@ -60,8 +61,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--batch-size must be at least 2 (the kernel compares images)")
     if args.name is not None and not args.name.startswith("snasnet_"):
         parser.error(f"--name {args.name!r} must start with 'snasnet_'")
-    if args.channels_last is None:
-        args.channels_last = torch.device(args.device).type == "cpu"
     return args
 
 

@@ -138,6 +138,17 @@ def _check_settings(out: Path, settings: dict, resume: bool):
     _rewrite_atomically(path, json.dumps(settings, indent=2) + "\n")
 
 
+def _channels_last_setting(args, out: Path) -> bool:
+    """--channels-last as given; if not given, what the run being resumed used (runs recorded
+    before the setting existed used the contiguous layout), else on for the CPU only."""
+    if args.channels_last is not None:
+        return args.channels_last
+    if args.resume and (out / SETTINGS).exists():
+        previous = json.loads((out / SETTINGS).read_text())
+        return previous.get("channels_last", RUN_KEY_DEFAULTS["channels_last"])
+    return torch.device(args.device).type == "cpu"
+
+
 def run_search(args) -> dict:
     rank, world = init_distributed()
     device = torch.device(args.device)
@@ -150,6 +161,7 @@ def run_search(args) -> dict:
                          f"{len(dataset)} images of {args.dataset}")
     model_args = model_args_for(args, info)
     out = args.out
+    args.channels_last = _channels_last_setting(args, out)
     settings = dict(dataset=args.dataset, cell=args.cell, num_search=args.num_search,
                     batch_size=args.batch_size, repeat=args.repeat, timesteps=args.timesteps,
                     width=args.width, seed=args.seed, model_args=model_args,

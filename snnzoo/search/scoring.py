@@ -22,7 +22,7 @@ def score(model: nn.Module, images: Tensor, backend: str = "auto") -> float:
 
     def accumulate(lif, spikes, multistep):
         for spikes_t in (spikes if multistep else (spikes,)):
-            scorer.add(spikes_t)
+            scorer.add(spikes_t, binary=True)  # an snnzoo LIF fires 0 or 1
 
     handles = [module.register_spike_hook(accumulate) for module in model.modules()
                if isinstance(module, LIF)]
