@@ -122,7 +122,7 @@ timeout --signal=TERM "$LEFT" python3 -m snnzoo.train snasnet_fmnist "${DATA[@]}
 TRAINER=$!
 log "kernel tests on CUDA"
 env "${TEST_ENV[@]}" timeout 200 python3 -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" \
-    ${TESTS:-tests/test_lif.py tests/test_spike_kernel.py tests/test_models.py::test_equals_the_authors_network} > "$WORK/logs/tests_cuda.log" 2>&1
+    ${TESTS:-tests/test_lif.py tests/test_spike_kernel.py tests/test_models.py::test_equals_the_authors_network tests/test_models.py::test_equals_the_authors_network_in_float64} > "$WORK/logs/tests_cuda.log" 2>&1
 log "kernel tests: exit $? ($(tail -n 1 "$WORK/logs/tests_cuda.log"))"
 wait "$TRAINER"
 log "training: exit $?"
