@@ -268,6 +268,17 @@ def test_torch_compile_of_a_small_model():
     assert model.stem[0].weight.grad is not None
 
 
+def test_torch_compile_trains_with_inductor():
+    # torch.compile's default backend must functionalise a training step: BatchNorm per step
+    # (with its running statistics updated T times) and the neurons' state between steps.
+    torch.manual_seed(0)
+    model = snnzoo.create_model("snasnet_fmnist", width=3, classifier_width=8,
+                                timesteps=2).train()
+    torch.compile(model)(torch.randn(2, 1, 28, 28)).sum().backward()
+    assert all(parameter.grad is not None for parameter in model.parameters())
+    assert int(model.transition[0].num_batches_tracked) == model.timesteps
+
+
 # ---------------------------------------------------------------- genotypes
 
 

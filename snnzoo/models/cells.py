@@ -92,10 +92,13 @@ class SeqBatchNorm2d(nn.BatchNorm2d):
         return _fold_time(super().forward, x)
 
     def _per_step_in_place(self, x: Tensor) -> bool:
-        """Whether _BatchNormPerStep applies: on the CPU (where its in-place writes were
-        measured to pay; CUDA keeps cuDNN's kernels), running statistics and affine on, in
-        float32 or float64 like the parameters (saved statistics then have x's dtype)."""
-        return (x.device.type == "cpu" and self.track_running_stats and self.affine
+        """Whether _BatchNormPerStep applies: in eager mode (torch.compile fuses the stacked
+        steps itself and cannot functionalise the out= writes), on the CPU (where its
+        in-place writes were measured to pay; CUDA keeps cuDNN's kernels), running statistics
+        and affine on, in float32 or float64 like the parameters (saved statistics then have
+        x's dtype)."""
+        return (x.device.type == "cpu" and not torch.compiler.is_compiling()
+                and self.track_running_stats and self.affine
                 and x.dtype in (torch.float32, torch.float64) and self.weight.dtype == x.dtype)
 
     def _step_factors(self, steps: int) -> list:
