@@ -31,6 +31,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from ._layout import flatten_in_memory_order, restore_order
 from ._triton import BACKENDS, check_backend, require_triton, tl, triton, triton_available
 
 __all__ = [
@@ -444,10 +445,18 @@ def _lif_backward_op(grad_spikes: Tensor, saved: Tensor, v_in: Optional[Tensor],
                      implementation: str) -> tuple[Tensor, Tensor]:
     """(dL/dx [T, ...] in x_dtype, dL/dv_in fp32 when v_in is given else empty).
     saved is x when recompute (h is recomputed from it), else the fp32 h of the forward."""
-    _, backward = _IMPLEMENTATIONS[implementation]
-    grad_x, grad_v_in = backward(grad_spikes, saved, v_in, grad_v_out, x_dtype, recompute, tau,
-                                 v_threshold, v_reset, decay_input, surrogate, alpha, detach_reset)
+    grad_x, grad_v_in = _backward_implementation(
+        grad_spikes, saved, v_in, grad_v_out, x_dtype, recompute, tau, v_threshold, v_reset,
+        decay_input, surrogate, alpha, detach_reset, implementation)
     return grad_x, grad_v_in if grad_v_in is not None else _empty(saved)
+
+
+def _backward_implementation(grad_spikes, saved, v_in, grad_v_out, x_dtype, recompute, tau,
+                             v_threshold, v_reset, decay_input, surrogate, alpha, detach_reset,
+                             implementation):
+    _, backward = _IMPLEMENTATIONS[implementation]
+    return backward(grad_spikes, saved, v_in, grad_v_out, x_dtype, recompute, tau, v_threshold,
+                    v_reset, decay_input, surrogate, alpha, detach_reset)
 
 
 @_lif_backward_op.register_fake
@@ -485,12 +494,6 @@ def _backward(ctx, grad_spikes, grad_h, grad_v_out, backward_op=_lif_backward_op
 _lif_forward_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-def _eager_backward_op(grad_spikes, saved, v_in, grad_v_out, x_dtype, recompute, *constants):
-    *neuron, implementation = constants
-    return _IMPLEMENTATIONS[implementation][1](grad_spikes, saved, v_in, grad_v_out, x_dtype,
-                                               recompute, *neuron)
-
-
 class _EagerLIF(torch.autograd.Function):
     """The custom op's forward and backward without the dispatcher: the same implementations,
     context and saved tensors, for eager calls (about 0.3 ms less per call and its backward,
@@ -506,7 +509,7 @@ class _EagerLIF(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_h, grad_v_out):
-        return _backward(ctx, grad_spikes, grad_h, grad_v_out, _eager_backward_op)
+        return _backward(ctx, grad_spikes, grad_h, grad_v_out, _backward_implementation)
 
 
 def _lif_forward(*arguments):
@@ -614,20 +617,6 @@ def _implementation(backend: str, x: Tensor) -> str:
     return "triton"
 
 
-def _in_memory_order(x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
-    """x [T, ...] as [T, N], each step's neurons in the order they lie in memory, and the order
-    of x's trailing dimensions that it follows. A view for every dense layout (channels-last
-    included), so that the neuron runs in the caller's layout and returns spikes in it."""
-    order = tuple(sorted(range(1, x.dim()), key=lambda dim: -x.stride(dim)))
-    return x.permute(0, *order).reshape(x.shape[0], -1), order
-
-
-def _restore_order(flat: Tensor, shape, order: tuple[int, ...]) -> Tensor:
-    """The inverse of _in_memory_order: [T, N] back to shape, in the layout it came from."""
-    permuted = flat.view(flat.shape[0], *(shape[dim] for dim in order))
-    return permuted.permute(0, *(1 + order.index(dim) for dim in range(1, len(shape))))
-
-
 def _needs_grad(*tensors) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
@@ -643,10 +632,10 @@ def lif_multistep(x: Tensor, params: Optional[LIFParams] = None, backend: str = 
     _check_time_major(x, allow_float64=backend == "torch")
     if backend == "torch":
         return lif_multistep_reference(x, params)
-    flat, order = _in_memory_order(x)
+    flat, order = flatten_in_memory_order(x)
     spikes, _, _ = _lif_forward(flat, None, *params.as_op_args(), _needs_grad(x),
-                                   _implementation(backend, x))
-    return _restore_order(spikes, x.shape, order)
+                                _implementation(backend, x))
+    return restore_order(spikes, x.shape, order)
 
 
 def lif_step(x: Tensor, v: Optional[Tensor], params: Optional[LIFParams] = None,
@@ -657,10 +646,11 @@ def lif_step(x: Tensor, v: Optional[Tensor], params: Optional[LIFParams] = None,
     check_backend(backend)
     if backend == "torch":
         return lif_step_reference(x, v, params)
+    _check_time_major(x.unsqueeze(0))
     if v is not None and v.shape != x.shape:
         raise ValueError(f"membrane shape {tuple(v.shape)} does not match input shape "
                          f"{tuple(x.shape)}; call reset() before feeding a new shape")
-    flat, order = _in_memory_order(x.unsqueeze(0))
+    flat, order = flatten_in_memory_order(x.unsqueeze(0))
     if v is None:
         v_flat = torch.full(flat.shape[1:], 0.0 if params.v_reset is None else params.v_reset,
                             device=x.device, dtype=torch.float32)
@@ -670,5 +660,5 @@ def lif_step(x: Tensor, v: Optional[Tensor], params: Optional[LIFParams] = None,
                                         _needs_grad(x, v), _implementation(backend, x))
     shape = (1, *x.shape)
     # squeeze, not [0]: indexing's backward would allocate the gradient in the default layout
-    return (_restore_order(spikes, shape, order).squeeze(0),
-            _restore_order(v_next.unsqueeze(0), shape, order).squeeze(0))
+    return (restore_order(spikes, shape, order).squeeze(0),
+            restore_order(v_next.unsqueeze(0), shape, order).squeeze(0))

@@ -35,6 +35,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from ._layout import flatten_in_memory_order
 from ._triton import BACKENDS, check_backend, require_triton, tl, triton
 
 __all__ = [
@@ -191,8 +192,7 @@ def _as_rows(spikes: Tensor) -> Tensor:
     transposed layout flattens without a copy. Only layouts that cannot are copied, unconverted."""
     if spikes.dtype == torch.bool:
         spikes = spikes.view(torch.uint8)
-    trailing = sorted(range(1, spikes.dim()), key=lambda dim: -spikes.stride(dim))
-    return spikes.permute(0, *trailing).reshape(spikes.shape[0], -1)
+    return flatten_in_memory_order(spikes)[0]
 
 
 # ----------------------------------------------------------------------------- torch (CPU)

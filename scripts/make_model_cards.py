@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import copy
 import math
 import os
 import re
@@ -112,11 +113,13 @@ class CardError(RuntimeError):
 def count_macs(model: nn.Module) -> dict:
     """Multiply-accumulates of every Conv2d and Linear layer for one image, over all T steps.
 
-    One eval-mode forward pass of one image on the CPU with forward hooks (dense counts: every
-    input counted, zero or not; the last step's feedback convolutions are skipped in eval). Returns total, stem (the part run once per image on the static
+    One train-mode forward pass of one image (on a copy, without gradients) on the CPU with
+    forward hooks (dense counts: every input counted, zero or not). Train mode, because in
+    eval mode the model skips the last step's feedback convolutions, which reach no later step:
+    the counts are the architecture's, not that shortcut's. Returns total, stem (the part run once per image on the static
     image), per_step (total / T), timesteps, and the per-step output shape of each stage.
     """
-    model = model.eval()
+    model = copy.deepcopy(model).train()
     counts = {"total": 0, "stem": 0}
     shapes = {}
     handles = []
@@ -436,9 +439,7 @@ def _compute(facts: dict) -> list[str]:
     return ["## Compute", "",
             "Multiply-accumulates (MACs; one MAC is about two FLOPs) of every convolution and "
             "Linear layer for one image, counted by `scripts/make_model_cards.py` with forward "
-            "hooks on one inference (eval-mode) forward pass of a freshly built model; in "
-            "inference the last timestep's feedback convolutions, which reach no later step, "
-            "are skipped. BatchNorm, pooling, LIF updates "
+            "hooks on one forward pass of a freshly built model. BatchNorm, pooling, LIF updates "
             "and additions are not counted. Counts are dense, as if every input were nonzero: "
             "layers fed by spikes need only additions for the spikes that occur, so on "
             "event-driven hardware the work is lower and depends on the firing rates.", "",

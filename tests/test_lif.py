@@ -158,13 +158,15 @@ def test_channels_last_runs_in_its_layout(backend, device):
     assert lif.v.is_contiguous(memory_format=torch.channels_last)
     (grad_stepped,) = torch.autograd.grad(torch.stack(stepped), x_cl, grad_spikes)
     lif.reset()
-    expected = lif(x.detach().requires_grad_())
+    x_nchw = x.detach().requires_grad_()
+    expected = lif(x_nchw)
+    (grad_expected,) = torch.autograd.grad(expected, x_nchw, grad_spikes)
     assert_equal(torch.stack(stepped), expected, "channels_last steps vs NCHW multi-step")
+    assert_close(grad_stepped, grad_expected, 1e-5, 1e-5, "channels_last steps: dL/dx")
     # a membrane handed over in another layout than the input's is read by value
     lif.reset()
     lif.step(x[0])
     assert_equal(lif.step(x_cl[1].detach()), expected[1], "NCHW membrane, NHWC input")
-    assert grad_stepped.shape == x.shape
 
 
 def _saved_bytes(run):
@@ -225,6 +227,8 @@ def test_input_without_time_dimension():
         LIF()(torch.ones(3, 4, dtype=torch.int64))
     with pytest.raises(ValueError, match="float64 only with backend='torch'"):
         LIF()(torch.ones(3, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="float64 only with backend='torch'"):
+        LIF().step(torch.ones(3, 4, dtype=torch.float64))
 
 
 def test_reference_runs_float64():

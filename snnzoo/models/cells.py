@@ -96,10 +96,11 @@ class SeqBatchNorm2d(nn.BatchNorm2d):
         steps itself and cannot functionalise the out= writes), on the CPU (where its
         in-place writes were measured to pay; CUDA keeps cuDNN's kernels), running statistics
         and affine on, in float32 or float64 like the parameters (saved statistics then have
-        x's dtype)."""
+        x's dtype), and each step dense in NCHW or NHWC (the out= kernel miscomputes others)."""
         return (x.device.type == "cpu" and not torch.compiler.is_compiling()
                 and self.track_running_stats and self.affine
-                and x.dtype in (torch.float32, torch.float64) and self.weight.dtype == x.dtype)
+                and x.dtype in (torch.float32, torch.float64) and self.weight.dtype == x.dtype
+                and (x[0].is_contiguous() or x[0].is_contiguous(memory_format=torch.channels_last)))
 
     def _step_factors(self, steps: int) -> list:
         """The running-average factor of each of T BatchNorm2d calls (and their count)."""
@@ -196,6 +197,9 @@ class SNASCell(nn.Module):
     (backward cells): at step t node j sends op(j->i)(input of node j) back to node i, and it
     is added to node i's input at step t+1; the input of node i < 3 is its value plus what it
     was sent. Sums run in increasing order of the source node, as the authors' code adds them.
+    In eval mode the last step's feedback convolutions, which reach no later step, are skipped
+    (their neurons still fire, so spike hooks see every step; forward hooks on those
+    convolutions and BatchNorms see T - 1 calls).
     """
 
     def __init__(self, genotype: Genotype, channels: int, neuron: dict):

@@ -44,8 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                         help="run the candidates in the channels_last memory format (default: "
-                             "what the run being resumed used; for a new run on on the CPU, "
-                             "where its convolutions are faster, off on CUDA)")
+                             "a resumed run keeps its own; a new run uses it on the CPU, where "
+                             "its convolutions are faster, and not on CUDA)")
     parser.add_argument("--out", type=Path, default=Path("runs/search"))
     parser.add_argument("--resume", action="store_true", help="continue the search in --out")
     parser.add_argument("--top-k", type=int, default=5, help="rows of the summary table")
