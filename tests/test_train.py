@@ -123,3 +123,13 @@ def test_training_epochs_fit_the_budget(monkeypatch, capsys):
     for budget, epochs in (("26", 10), ("3", 1)):
         assert script.main([*common, "--budget", budget]) == 0
         assert capsys.readouterr().out.strip().splitlines()[-1] == str(epochs)
+
+
+def test_training_in_channels_last_writes_loadable_weights(tmp_path):
+    # The model computes in NHWC and its conv weights are channels_last tensors: the folder
+    # must still hold plain contiguous safetensors that load strictly into a new model.
+    out = tmp_path / "run"
+    assert _train(out, "--epochs", "1", "--val-split", "0.1", "--channels-last") == 0
+    assert hub.validate_model_folder(out / "best") == []  # loads strictly, sha256 recorded
+    weights = hub.load_state_dict(out / "model.safetensors")
+    assert all(tensor.is_contiguous() for tensor in weights.values())
