@@ -496,9 +496,10 @@ _lif_forward_op.register_autograd(_backward, setup_context=_setup_context)
 
 class _EagerLIF(torch.autograd.Function):
     """The custom op's forward and backward without the dispatcher: the same implementations,
-    context and saved tensors, for eager calls (about 0.3 ms less per call and its backward,
-    which is felt in cells that call a neuron per edge and timestep). torch.compile traces
-    the custom op instead, which it can keep opaque."""
+    context and saved tensors, for eager calls. On the CPU the profiler put the dispatcher's
+    share at about 0.1 ms per forward call and 0.3 ms per backward, which adds up in cells
+    that call a neuron per edge and timestep. torch.compile traces the custom op instead,
+    which it keeps opaque."""
 
     @staticmethod
     def forward(ctx, x, v_in, *arguments):
