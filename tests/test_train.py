@@ -102,6 +102,10 @@ def test_validate_reports_accuracy_and_firing(tmp_path, capsys):
     assert measured["firing_rates"] == pytest.approx(trained["firing_rates"], abs=1e-5)
     printed = capsys.readouterr().out
     assert f"top-1 {measured['top1']:.2f}%" in printed and "pre_lif" in printed
+    assert validate_main(["snasnet_fmnist", "--checkpoint", str(tmp_path / "run"), "--json",
+                          str(tmp_path / "nhwc.json"), "--channels-last"]) == 0
+    nhwc = json.loads((tmp_path / "nhwc.json").read_text())
+    assert abs(nhwc["top1"] - measured["top1"]) <= 100 / 400, "NHWC classifies as NCHW does"
 
 
 def test_training_epochs_fit_the_budget(monkeypatch, capsys):
