@@ -227,7 +227,8 @@ def main(argv=None) -> int:
         found, model_args, genotype = build_contenders(name, width, device, args.compile)
         size = model_args["img_size"]
         generator = torch.Generator().manual_seed(3)
-        images = torch.randn(batch_size, model_args["in_chans"], size, size, generator=generator).to(device)
+        images = torch.randn(batch_size, model_args["in_chans"], size, size,
+                             generator=generator).to(device)
         labels = torch.randint(model_args["num_classes"], (batch_size,), generator=generator).to(device)
         label = f"{name} (width {model_args['width']})"
         print(f"{label}: checking logits and gradients against {BASELINE} (the first runs "

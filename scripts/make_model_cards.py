@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import copy
+import json
 import math
 import os
 import re
@@ -115,9 +115,10 @@ def count_macs(model: nn.Module) -> dict:
 
     One train-mode forward pass of one image (on a copy, without gradients) on the CPU with
     forward hooks (dense counts: every input counted, zero or not). Train mode, because in
-    eval mode the model skips the last step's feedback convolutions, which reach no later step:
-    the counts are the architecture's, not that shortcut's. Returns total, stem (the part run once per image on the static
-    image), per_step (total / T), timesteps, and the per-step output shape of each stage.
+    eval mode the model skips the last step's feedback convolutions, which reach no later
+    step: the counts are the architecture's, not that shortcut's. Returns total, stem (the
+    part run once per image on the static image), per_step (total / T), timesteps, and the
+    per-step output shape of each stage.
     """
     model = copy.deepcopy(model).train()
     counts = {"total": 0, "stem": 0}

@@ -13,9 +13,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 
-__all__ = ["DEFAULT_DATA_DIR", "DatasetInfo", "DatasetNotFoundError", "DeviceBatches", "ImageTensorDataset",
-           "build_transform", "draw_crops", "evaluation_batches", "tensor_source",
-           "transform_batch"]
+__all__ = ["DEFAULT_DATA_DIR", "DatasetInfo", "DatasetNotFoundError", "DeviceBatches",
+           "ImageTensorDataset", "build_transform", "draw_crops", "evaluation_batches",
+           "tensor_source", "transform_batch"]
 
 DEFAULT_DATA_DIR = Path("~/.cache/snnzoo/data").expanduser()
 """Where ``download=True`` puts data sets when no ``data_dir`` is given, and where they are
@@ -138,8 +138,8 @@ def draw_crops(batch_size: int, info: DatasetInfo, generator: torch.Generator
     return offsets[0], offsets[1], flips
 
 
-def transform_batch(images: Tensor, info: DatasetInfo, crops: Optional[tuple[Tensor, Tensor, Tensor]]
-                    = None) -> Tensor:
+def transform_batch(images: Tensor, info: DatasetInfo,
+                    crops: Optional[tuple[Tensor, Tensor, Tensor]] = None) -> Tensor:
     """uint8 [B, C, H, W] (on any device) -> normalised float32, as ``build_transform`` does
     image by image; with crops = draw_crops(...) each image is first zero-padded by
     crop_padding, cropped at its (top, left) and flipped where its flag says."""

@@ -244,11 +244,8 @@ class SNASCell(nn.Module):
                 self._fire_last_feedback(node_inputs)
                 break
             feedback = [None] * (NUM_NODES - 1)
-            for i in range(NUM_NODES - 1):
-                for j in range(i + 1, NUM_NODES):
-                    edge = self._edge(j, i)
-                    if edge is not None:
-                        feedback[i] = _add(feedback[i], edge.step(node_inputs[j]))
+            for i, j, edge in self._feedback_edges():
+                feedback[i] = _add(feedback[i], edge.step(node_inputs[j]))
         for edge in self.edges.values():
             edge.reset()
         return torch.stack(outputs)
@@ -257,8 +254,15 @@ class SNASCell(nn.Module):
         """The last step's feedback reaches no later step. In eval mode, where BatchNorm keeps
         no statistics, only its neurons fire (spike hooks see every step); the convolutions
         and BatchNorms after them are skipped. Training runs them for the running statistics."""
+        for _, j, edge in self._feedback_edges():
+            if isinstance(edge, SpikingConvBN):
+                edge.lif.step(node_inputs[j])
+
+    def _feedback_edges(self):
+        """(target i, source j, edge) of every feedback edge, in the order the authors add
+        what each node is sent: by target, then by source."""
         for i in range(NUM_NODES - 1):
             for j in range(i + 1, NUM_NODES):
                 edge = self._edge(j, i)
-                if isinstance(edge, SpikingConvBN):
-                    edge.lif.step(node_inputs[j])
+                if edge is not None:
+                    yield i, j, edge
