@@ -106,10 +106,14 @@ if triton is not None:
 
     @triton.jit
     def _charge(v, x, tau, v_reset, DECAY_INPUT: tl.constexpr):
+        """The charged membrane h (fp32). Divided with IEEE rounding (div_rn), as torch
+        divides: Triton's "/" compiles to an approximate division on CUDA (div.full.f32, up
+        to 2 ulp), which would move membranes near the threshold across it."""
+        tau = tl.zeros_like(v) + tau
         if DECAY_INPUT:
-            h = v + (x - (v - v_reset)) / tau
+            h = v + tl.math.div_rn(x - (v - v_reset), tau)
         else:
-            h = v - (v - v_reset) / tau + x
+            h = v - tl.math.div_rn(v - v_reset, tau) + x
         return h
 
     @triton.jit

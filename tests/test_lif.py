@@ -84,6 +84,32 @@ def test_compiled_cpu_path_matches_reference(steps):
     _compare_with_reference(x, grad_spikes, LIFParams(v_reset=None, detach_reset=False), "auto")
 
 
+@pytest.mark.parametrize("decay_input", [True, False])
+@pytest.mark.parametrize("backend", ["triton", "auto"])
+def test_membranes_on_the_threshold_fire_as_the_reference(decay_input, backend, device):
+    """Second-step inputs placed so that the membrane lands within a few ulp of the threshold:
+    only a division rounded as torch rounds it (IEEE) fires exactly where the reference does.
+    The interpreter divides exactly anyway; on CUDA this checks the compiled kernel (an
+    approximate division, Triton's default for "/", fails it), on the CPU the compiled path."""
+    params = LIFParams(decay_input=decay_input)
+    tau, threshold = params.tau, params.v_threshold
+    first = torch.linspace(0.0, 1.0, 64, dtype=torch.float64)  # at rest, no spike at step 0
+    v = first / tau if decay_input else first
+    # x such that h = v + (x - v) / tau (decay_input) or v - v / tau + x equals the threshold
+    edge = v + tau * (threshold - v) if decay_input else threshold - v + v / tau
+    edge = edge.float()
+    nudges = [edge]
+    for _ in range(48):
+        nudges.append(torch.nextafter(nudges[-1], torch.tensor(math.inf)))
+        nudges.insert(0, torch.nextafter(nudges[0], torch.tensor(-math.inf)))
+    second = torch.stack(nudges, dim=1)  # [64, 97]: each edge and 48 floats either side
+    x = torch.stack([first.float()[:, None].expand_as(second), second]).to(device)
+    spikes = lif_multistep(x, params, backend)
+    reference = lif_multistep_reference(x, params)
+    assert_equal(spikes, reference, f"{backend} spikes on the threshold's edge")
+    assert 0 < reference[1].mean() < 1
+
+
 def test_reference_hand_computed():
     # tau=2, threshold 1, hard reset to 0, atan with alpha=2: surrogate'(u) = 1 / (1 + (pi u)^2)
     params = LIFParams(tau=2.0, v_threshold=1.0, v_reset=0.0, surrogate="atan", alpha=2.0)
