@@ -245,6 +245,41 @@ def test_backward_cell_feedback_hand_computed():
     assert cell(x).flatten().tolist() == [2.0, 24.0, 248.0]
 
 
+@pytest.mark.parametrize("genotype, cell, computed", [
+    ("0302 0030 3003 0000", "backward", 3),  # node 0 feeds 0->1 and 0->3, node 2 2->0 and 2->3
+    ("0303 0030 2002 0200", "backward", 4),  # node 0 feeds 0->1 and 0->3
+    ("0314 0023 0004 0000", "forward", 2),   # node 1 feeds 1->2 and 1->3
+])
+@pytest.mark.parametrize("training", [True, False])
+def test_neurons_on_one_node_fire_once(genotype, cell, computed, training, monkeypatch):
+    from snnzoo.layers import LIF
+    from snnzoo.layers import lif as lif_module
+    from snnzoo.models.cells import SNASCell
+    calls = []
+    for name in ("lif_step", "lif_multistep"):
+        original = getattr(lif_module, name)
+        monkeypatch.setattr(lif_module, name,
+                            lambda *args, original=original: calls.append(1) or original(*args))
+    torch.manual_seed(0)
+    model = SNASCell(parse_genotype(genotype, cell), 2, {}).train(training)
+    neurons = [module for module in model.modules() if isinstance(module, LIF)]
+    seen = {lif: [] for lif in neurons}
+    for lif in neurons:
+        lif.register_spike_hook(lambda lif, spikes, multistep: seen[lif].append(spikes))
+    steps = 3
+    model(torch.randn(steps, 2, 2, 4, 4) * 2)
+    per_forward = 1 if cell == "forward" else steps
+    assert len(calls) == computed * per_forward, f"{len(calls)} neuron computations"
+    for lif, outputs in seen.items():  # every neuron's hooks still see every output
+        assert len(outputs) == per_forward
+    for i, j, edge in model._feedback_edges():  # a neuron sharing its node's spikes
+        twins = [other.lif for key, other in model.edges.items()
+                 if key.startswith(f"{j}_") and other is not edge and hasattr(other, "lif")]
+        for twin in twins:
+            for ours, theirs in zip(seen[edge.lif], seen[twin]):
+                assert ours is theirs
+
+
 def test_triton_and_torch_backends_spike_identically():
     torch.manual_seed(0)  # weights independent of the tests run before
     model = snnzoo.create_model("snasnet_fmnist", width=3, classifier_width=8).eval()

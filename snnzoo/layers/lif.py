@@ -48,15 +48,35 @@ class LIF(nn.Module):
 
     def forward(self, x_seq: Tensor) -> Tensor:
         spikes = lif_multistep(x_seq, self.params, self.backend)
-        for hook in self._spike_hooks.values():
-            hook(self, spikes, True)
+        self._run_spike_hooks(spikes, True)
         return spikes
 
     def step(self, x: Tensor) -> Tensor:
         spikes, self.v = lif_step(x, self.v, self.params, self.backend)
-        for hook in self._spike_hooks.values():
-            hook(self, spikes, False)
+        self._run_spike_hooks(spikes, False)
         return spikes
+
+    @property
+    def sharing_key(self) -> tuple:
+        """Neurons with equal keys fed the same input since rest fire alike, and their
+        surrogate gradients agree: one of them may compute for all (see adopt)."""
+        return (*self.params.as_op_args(), self.backend)
+
+    def adopt(self, leader: "LIF", spikes: Tensor, multistep: bool) -> Tensor:
+        """Take the spikes that leader just computed, as this neuron would have computed them:
+        leader has this neuron's sharing_key and has been fed the same input since both were
+        at rest. Copies leader's membrane and runs this neuron's spike hooks. A cell whose
+        node feeds several neurons fires them once this way (SNASCell)."""
+        if leader.sharing_key != self.sharing_key:
+            raise ValueError(f"cannot adopt the spikes of a different neuron: {leader!r} vs "
+                             f"{self!r}")
+        self.v = leader.v
+        self._run_spike_hooks(spikes, multistep)
+        return spikes
+
+    def _run_spike_hooks(self, spikes: Tensor, multistep: bool) -> None:
+        for hook in self._spike_hooks.values():
+            hook(self, spikes, multistep)
 
     def register_spike_hook(self, hook: Callable[["LIF", Tensor, bool], None]) -> RemovableHandle:
         """hook(lif, spikes, multistep) runs on every output: spikes [T, ...] from a multi-step

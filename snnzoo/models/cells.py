@@ -142,10 +142,14 @@ class SpikingConvBN(nn.Module):
         self.bn = SeqBatchNorm2d(channels)
 
     def forward(self, x_seq: Tensor) -> Tensor:
-        return self.bn(self.conv(self.lif(x_seq)))
+        return self.from_spikes(self.lif(x_seq))
 
     def step(self, x: Tensor) -> Tensor:
-        return self.bn(self.conv(self.lif.step(x)))
+        return self.from_spikes(self.lif.step(x))
+
+    def from_spikes(self, spikes: Tensor) -> Tensor:
+        """conv -> BatchNorm of spikes this edge's neuron fired (or adopted)."""
+        return self.bn(self.conv(spikes))
 
     def reset(self) -> None:
         self.lif.reset()
@@ -199,7 +203,8 @@ class SNASCell(nn.Module):
     was sent. Sums run in increasing order of the source node, as the authors' code adds them.
     In eval mode the last step's feedback convolutions, which reach no later step, are skipped
     (their neurons still fire, so spike hooks see every step; forward hooks on those
-    convolutions and BatchNorms see T - 1 calls).
+    convolutions and BatchNorms see T - 1 calls). Neurons with equal parameters on edges that
+    leave the same node fire alike, so each step computes them once (see _spikes).
     """
 
     def __init__(self, genotype: Genotype, channels: int, neuron: dict):
@@ -214,49 +219,73 @@ class SNASCell(nn.Module):
         key = f"{i}_{j}"
         return self.edges[key] if key in self.edges else None
 
-    def _node_value(self, node_inputs: list, j: int, like: Tensor, step: bool) -> Tensor:
+    def _node_value(self, node_inputs: list, j: int, like: Tensor, step: bool,
+                    fired: dict) -> Tensor:
         """Sum of the forward edges into node j (zeros where none, as the authors' zero op)."""
         total = None
         for i in range(j):
             edge = self._edge(i, j)
             if edge is not None:
-                total = _add(total, edge.step(node_inputs[i]) if step else edge(node_inputs[i]))
+                total = _add(total, self._edge_output(edge, i, node_inputs[i], step, fired))
         return total if total is not None else torch.zeros_like(like)
+
+    def _edge_output(self, edge: nn.Module, source: int, x: Tensor, step: bool,
+                     fired: dict) -> Tensor:
+        """op(x) of an edge leaving node source, its neuron fired through _spikes."""
+        if isinstance(edge, SpikingConvBN):
+            return edge.from_spikes(self._spikes(edge.lif, source, x, step, fired))
+        return edge.step(x) if step else edge(x)
+
+    @staticmethod
+    def _spikes(lif: LIF, source: int, x: Tensor, step: bool, fired: dict) -> Tensor:
+        """The spikes of lif on node source's input x. Neurons with equal parameters on the
+        same node are fed the same input from rest, so they fire alike: the first computes
+        (per step, or per sequence), the others adopt its spikes (fired maps (source, key)
+        to them). The authors' network computes each; the results and hooks are the same,
+        and the gradients only sum in another order."""
+        key = (source, lif.sharing_key)
+        if key in fired:
+            leader, spikes = fired[key]
+            return lif.adopt(leader, spikes, multistep=not step)
+        spikes = lif.step(x) if step else lif(x)
+        fired[key] = (lif, spikes)
+        return spikes
 
     def forward(self, x_seq: Tensor) -> Tensor:
         """x_seq [T, B, C, H, W] -> output node [T, B, C, H, W]; starts from rest."""
         if not self.stepwise:
-            node_inputs = [x_seq]
+            node_inputs, fired = [x_seq], {}
             for j in range(1, NUM_NODES):
-                node_inputs.append(self._node_value(node_inputs, j, x_seq, step=False))
+                node_inputs.append(self._node_value(node_inputs, j, x_seq, False, fired))
             return node_inputs[-1]
         for edge in self.edges.values():
             edge.reset()
         feedback = [None] * (NUM_NODES - 1)
         outputs = []
         for t, x_t in enumerate(x_seq):
-            node_inputs = [_add(x_t, feedback[0])]
+            node_inputs, fired = [_add(x_t, feedback[0])], {}
             for j in range(1, NUM_NODES):
-                value = self._node_value(node_inputs, j, x_t, step=True)
+                value = self._node_value(node_inputs, j, x_t, True, fired)
                 node_inputs.append(_add(value, feedback[j]) if j < NUM_NODES - 1 else value)
             outputs.append(node_inputs[-1])
             if t == len(x_seq) - 1 and not self.training:
-                self._fire_last_feedback(node_inputs)
+                self._fire_last_feedback(node_inputs, fired)
                 break
             feedback = [None] * (NUM_NODES - 1)
             for i, j, edge in self._feedback_edges():
-                feedback[i] = _add(feedback[i], edge.step(node_inputs[j]))
+                sent = self._edge_output(edge, j, node_inputs[j], True, fired)
+                feedback[i] = _add(feedback[i], sent)
         for edge in self.edges.values():
             edge.reset()
         return torch.stack(outputs)
 
-    def _fire_last_feedback(self, node_inputs: list) -> None:
+    def _fire_last_feedback(self, node_inputs: list, fired: dict) -> None:
         """The last step's feedback reaches no later step. In eval mode, where BatchNorm keeps
         no statistics, only its neurons fire (spike hooks see every step); the convolutions
         and BatchNorms after them are skipped. Training runs them for the running statistics."""
         for _, j, edge in self._feedback_edges():
             if isinstance(edge, SpikingConvBN):
-                edge.lif.step(node_inputs[j])
+                self._spikes(edge.lif, j, node_inputs[j], True, fired)
 
     def _feedback_edges(self):
         """(target i, source j, edge) of every feedback edge, in the order the authors add
