@@ -11,6 +11,11 @@ membrane ``v`` starting at ``v_reset`` (0 for a soft reset):
 
 and ds/dh = surrogate'(h - v_threshold) in the backward pass.
 
+The fused kernels round the charge as torch rounds this expression on the same device: x / tau
+is an IEEE division on the CPU, and on CUDA a multiplication by the fp32 reciprocal of tau
+(torch's CUDA kernel for a tensor divided by a Python float). So they fire exactly where a
+per-timestep torch network, the SNASNet authors' included, fires on that device.
+
 Layout of this file: the ``@triton.jit`` device functions and kernels, their Python
 launchers, the torch implementation of the same two kernels (the CPU path), the
 ``torch.library`` custom ops with their autograd formula, the per-timestep autograd
@@ -105,15 +110,24 @@ if triton is not None:
         return grad
 
     @triton.jit
-    def _charge(v, x, tau, v_reset, DECAY_INPUT: tl.constexpr):
-        """The charged membrane h (fp32). Divided with IEEE rounding (div_rn), as torch
-        divides: Triton's "/" compiles to an approximate division on CUDA (div.full.f32, up
-        to 2 ulp), which would move membranes near the threshold across it."""
+    def _charge(v, x, tau, v_reset, DECAY_INPUT: tl.constexpr, RECIPROCAL: tl.constexpr):
+        """The charged membrane h (fp32), rounded as torch rounds it on the same device (the
+        launch turns fp fusion off, so that each operation rounds on its own as torch's do):
+        on CUDA torch divides a tensor by a Python float as a multiplication by the fp32
+        reciprocal (RECIPROCAL); on the CPU it divides (IEEE, div_rn). Triton's "/" would
+        compile to an approximate division (div.full.f32) that matches neither."""
         tau = tl.zeros_like(v) + tau
-        if DECAY_INPUT:
-            h = v + tl.math.div_rn(x - (v - v_reset), tau)
+        if RECIPROCAL:
+            inverse = tl.math.div_rn(tl.zeros_like(v) + 1.0, tau)
+            if DECAY_INPUT:
+                h = v + (x - (v - v_reset)) * inverse
+            else:
+                h = v - (v - v_reset) * inverse + x
         else:
-            h = v - tl.math.div_rn(v - v_reset, tau) + x
+            if DECAY_INPUT:
+                h = v + tl.math.div_rn(x - (v - v_reset), tau)
+            else:
+                h = v - tl.math.div_rn(v - v_reset, tau) + x
         return h
 
     @triton.jit
@@ -131,7 +145,8 @@ if triton is not None:
     def _lif_fwd_kernel(x_ptr, spike_ptr, h_ptr, v_in_ptr, v_out_ptr, n_neurons, n_steps,
                         tau, v_threshold, v_reset,
                         DECAY_INPUT: tl.constexpr, HARD_RESET: tl.constexpr, SAVE_H: tl.constexpr,
-                        HAS_V_IN: tl.constexpr, STORE_V_OUT: tl.constexpr, BLOCK: tl.constexpr):
+                        HAS_V_IN: tl.constexpr, STORE_V_OUT: tl.constexpr,
+                        RECIPROCAL: tl.constexpr, BLOCK: tl.constexpr):
         """All T steps of the LIF forward for BLOCK neurons, membrane in registers.
 
         x_ptr:     [T, N] fp32/fp16/bf16 input current, contiguous
@@ -152,7 +167,7 @@ if triton is not None:
         h_ptrs = h_ptr + offsets
         for _ in range(n_steps):
             x = tl.load(x_ptrs, mask=mask, other=0.0).to(tl.float32)
-            h = _charge(v, x, tau, v_reset, DECAY_INPUT)
+            h = _charge(v, x, tau, v_reset, DECAY_INPUT, RECIPROCAL)
             spike, v = _fire_and_reset(h, v_threshold, v_reset, HARD_RESET)
             tl.store(spike_ptrs, spike.to(spike_ptr.dtype.element_ty), mask=mask)
             if SAVE_H:
@@ -169,7 +184,7 @@ if triton is not None:
                         DECAY_INPUT: tl.constexpr, HARD_RESET: tl.constexpr,
                         DETACH_RESET: tl.constexpr, SURROGATE: tl.constexpr,
                         RECOMPUTE: tl.constexpr, STEPS_PADDED: tl.constexpr,
-                        HAS_STATE: tl.constexpr, BLOCK: tl.constexpr):
+                        HAS_STATE: tl.constexpr, RECIPROCAL: tl.constexpr, BLOCK: tl.constexpr):
         """All T steps of the LIF backward for BLOCK neurons, in reverse time.
 
         grad_spike_ptr: [T, N] any float dtype, dL/ds, contiguous
@@ -193,7 +208,7 @@ if triton is not None:
             x_ptrs = saved_ptr + offsets
             for t in range(n_steps):
                 x = tl.load(x_ptrs, mask=mask, other=0.0).to(tl.float32)
-                h = _charge(v, x, tau, v_reset, DECAY_INPUT)
+                h = _charge(v, x, tau, v_reset, DECAY_INPUT, RECIPROCAL)
                 _, v = _fire_and_reset(h, v_threshold, v_reset, HARD_RESET)
                 h_tile = tl.where(steps == t, h[None, :], h_tile)
                 x_ptrs += n_neurons
@@ -244,6 +259,13 @@ if triton is not None:
 MAX_RECOMPUTE_STEPS = 32
 
 
+def _divides_by_reciprocal(tensor: Tensor) -> bool:
+    """Whether torch, on tensor's device, computes float32 x / tau (tau a Python float) as
+    x * fp32(1 / tau): its CUDA kernel does, the CPU divides. The kernels follow, so that the
+    fused neuron fires exactly where torch's (the authors' network's) neuron fires there."""
+    return tensor.is_cuda
+
+
 def _saves_h(n_steps: int, needs_grad: bool) -> bool:
     return needs_grad and n_steps > MAX_RECOMPUTE_STEPS
 
@@ -270,7 +292,8 @@ def _forward_triton(x, v_in, tau, v_threshold, v_reset, decay_input, needs_grad)
             x2d, spikes, h, v_in.contiguous() if v_in is not None else v_out, v_out,
             n_neurons, n_steps, tau, v_threshold, 0.0 if v_reset is None else v_reset,
             DECAY_INPUT=decay_input, HARD_RESET=v_reset is not None, SAVE_H=save_h,
-            HAS_V_IN=v_in is not None, STORE_V_OUT=v_in is not None, BLOCK=BLOCK)
+            HAS_V_IN=v_in is not None, STORE_V_OUT=v_in is not None,
+            RECIPROCAL=_divides_by_reciprocal(x), BLOCK=BLOCK, enable_fp_fusion=False)
     return spikes.view(x.shape), h, v_out
 
 
@@ -292,7 +315,8 @@ def _backward_triton(grad_spikes, saved, v_in, grad_v_out, x_dtype, recompute, t
             0.0 if v_reset is None else v_reset, alpha,
             DECAY_INPUT=decay_input, HARD_RESET=v_reset is not None, DETACH_RESET=detach_reset,
             SURROGATE=surrogate, RECOMPUTE=recompute, STEPS_PADDED=steps_padded,
-            HAS_STATE=has_state, BLOCK=block)
+            HAS_STATE=has_state, RECIPROCAL=_divides_by_reciprocal(grad_spikes),
+            BLOCK=block, enable_fp_fusion=False)
     return grad_x.view(grad_spikes.shape), grad_v_in
 
 

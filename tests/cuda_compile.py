@@ -2,10 +2,11 @@
 
 The interpreter (TRITON_INTERPRET=1) checks what the kernels compute, but it runs them with
 numpy: it never compiles them, and it divides exactly where the GPU may not. This script runs
-the real launchers on CPU tensors with each kernel replaced by a recorder, so that what is
-compiled is what the launchers would launch (pointer dtypes, constexprs, launch options), then
-compiles each distinct launch with Triton's own compiler for the given architectures and
-prints, as JSON, a summary of the PTX of each (instructions that decide exactness).
+the real launchers on CPU tensors with each kernel replaced by a recorder (and the launchers'
+one device-dependent choice set as for CUDA), specialises each recorded launch with Triton's
+own launcher code for the target (pointer dtypes and alignment, integers equal to 1,
+constexprs, launch options), compiles each distinct one with Triton's compiler and prints, as
+JSON, a summary of its PTX (the instructions that decide exactness).
 
     python tests/cuda_compile.py 80 90      # needs triton with its bundled ptxas; no GPU
 
@@ -15,6 +16,7 @@ triton is imported, and the test session sets it).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -26,7 +28,8 @@ if os.environ.get("TRITON_INTERPRET") == "1":
 import torch  # noqa: E402
 import triton  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
-from triton.compiler import ASTSource  # noqa: E402
+from triton.compiler import ASTSource, make_backend  # noqa: E402
+from triton.runtime.jit import create_function_from_signature  # noqa: E402
 
 from snnzoo.kernels import (LIFParams, HammingKernelScorer, lif as lif_module,  # noqa: E402
                             lif_multistep, lif_step, pairwise_hamming, spike_kernel)
@@ -35,11 +38,11 @@ KERNELS = {
     lif_module: ("_lif_fwd_kernel", "_lif_bwd_kernel"),
     spike_kernel: ("_spike_gram_kernel", "_hamming_epilogue_kernel"),
 }
-COMPILE_OPTIONS = ("num_warps", "num_stages", "enable_fp_fusion")
-POINTER_TYPES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16",
-                 torch.float64: "fp64", torch.uint8: "u8", torch.int8: "i8", torch.int32: "i32",
-                 torch.int64: "i64"}
 INSTRUCTIONS = re.compile(r"\b(?:wgmma|mma|div|rcp|fma|ex2|sqrt)(?:\.[a-z0-9_]+)*")
+NEURON_CONFIGS = [LIFParams(v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset,
+                            surrogate=surrogate)
+                  for v_reset, decay_input, detach_reset, surrogate in itertools.product(
+                      (0.0, None), (True, False), (True, False), ("atan", "sigmoid"))]
 
 
 class _Recorder:
@@ -54,45 +57,14 @@ class _Recorder:
         return launch
 
 
-def _scalar_type(value) -> str:
-    if isinstance(value, bool):
-        return "i1"
-    if isinstance(value, int):
-        return "i32" if -2**31 <= value < 2**31 else "i64"
-    if isinstance(value, float):
-        return "fp32"
-    raise TypeError(f"cannot type launch argument {value!r}")
-
-
-def _source(function, args, kwargs):
-    """(ASTSource, compile options, a readable key) of one recorded launch."""
-    values = dict(zip(function.arg_names, args))
-    values.update((name, value) for name, value in kwargs.items() if name not in COMPILE_OPTIONS)
-    signature, constexprs = {}, {}
-    for name, parameter in zip(function.arg_names, function.params):
-        value = values[name]
-        if parameter.is_constexpr:
-            signature[name], constexprs[name] = "constexpr", value
-        elif isinstance(value, torch.Tensor):
-            signature[name] = "*" + POINTER_TYPES[value.dtype]
-        else:
-            signature[name] = _scalar_type(value)
-    options = {name: kwargs[name] for name in COMPILE_OPTIONS if name in kwargs}
-    pointers = ",".join(kind for kind in signature.values() if kind.startswith("*"))
-    key = f"{function.__name__}[{pointers}]" + "".join(
-        f" {name}={value}" for name, value in sorted(constexprs.items())) + "".join(
-        f" {name}={value}" for name, value in sorted(options.items()))
-    return ASTSource(fn=function, signature=signature, constexprs=constexprs), options, key
-
-
 def _exercise():
-    """Every kind of launch the package makes: the neuron's forward and backward in each
-    dtype, configuration, sequence length and state; the scorer's kernel and Hamming paths
-    for each spike dtype and tile size."""
-    for dtype in (torch.float32, torch.float16, torch.bfloat16):
-        for config in (LIFParams(), LIFParams(v_reset=None, decay_input=False, surrogate="sigmoid",
-                                              detach_reset=True)):
-            for steps in (1, 5, 40):  # 40 > MAX_RECOMPUTE_STEPS: the forward saves h
+    """Every kind of launch the package makes: the neuron's forward and backward in every
+    configuration (float32) and in half precision, for a step, short and long sequences (over
+    MAX_RECOMPUTE_STEPS the forward saves h); the scorer for every spike dtype and tile size."""
+    for dtype, configs in ((torch.float32, NEURON_CONFIGS), (torch.float16, NEURON_CONFIGS[:1]),
+                           (torch.bfloat16, NEURON_CONFIGS[:1])):
+        for config in configs:
+            for steps in (1, 5, 40):
                 x = torch.zeros(steps, 2, 3, dtype=dtype, requires_grad=True)
                 lif_multistep(x, config, backend="triton").sum().backward()
             x = torch.zeros(2, 3, dtype=dtype, requires_grad=True)
@@ -108,32 +80,53 @@ def _exercise():
 
 
 def record():
+    """[(JITFunction, args, kwargs)] of every launch, as they would be made with CUDA tensors."""
     launches = []
     for module, names in KERNELS.items():
         for name in names:
             setattr(module, name, _Recorder(getattr(module, name), launches))
         module.require_triton = lambda *args: None  # CPU tensors stand in for CUDA ones
+    lif_module._divides_by_reciprocal = lambda tensor: True  # what CUDA tensors get
     _exercise()
     return launches
 
 
+def _source(function, args, kwargs, target):
+    """(ASTSource, options, a readable key) of one launch, specialised as Triton's launcher
+    specialises it for target (pointer alignment, integers equal to 1, constexprs)."""
+    backend = make_backend(target)
+    binder = create_function_from_signature(function.signature, function.params, backend)
+    bound_args, specialization, options = binder(*args, **kwargs)
+    options, signature, constexprs, attrs = function._pack_args(
+        backend, kwargs, bound_args, specialization, options)
+    named = {function.arg_names[path[0]]: value for path, value in constexprs.items()}
+    pointers = ",".join(kind for kind in signature.values() if kind.startswith("*"))
+    key = f"{function.__name__}[{pointers}]" + "".join(
+        f" {name}={value}" for name, value in sorted(named.items())
+        if name in {p.name for p in function.params if p.is_constexpr} or value == 1)
+    key += "".join(f" {name}={kwargs[name]}" for name in sorted(kwargs)
+                   if name not in function.arg_names)
+    return ASTSource(function, signature, constexprs, attrs), options, key
+
+
 def main(architectures):
-    sources = {}
-    for function, args, kwargs in record():
-        source, options, key = _source(function, args, kwargs)
-        sources.setdefault(key, (function.__name__, source, options))
+    launches = record()
     report = {}
-    for key, (name, source, options) in sorted(sources.items()):
-        for architecture in architectures:
-            entry = dict(kernel=name, launch=key, architecture=architecture)
+    for architecture in architectures:
+        target = GPUTarget("cuda", architecture, 32)
+        compiled_keys = set()
+        for function, args, kwargs in launches:
+            source, options, key = _source(function, args, kwargs, target)
+            if key in compiled_keys:
+                continue
+            compiled_keys.add(key)
+            entry = dict(kernel=function.__name__, launch=key, architecture=architecture)
             try:
-                compiled = triton.compile(source, target=GPUTarget("cuda", architecture, 32),
-                                          options=options)
+                compiled = triton.compile(source, target=target, options=options.__dict__)
             except Exception as error:  # reported, with the launch that failed
                 entry["error"] = f"{type(error).__name__}: {error}"
             else:
-                ptx = compiled.asm["ptx"]
-                entry["instructions"] = sorted(set(INSTRUCTIONS.findall(ptx)))
+                entry["instructions"] = sorted(set(INSTRUCTIONS.findall(compiled.asm["ptx"])))
                 entry["cubin_bytes"] = len(compiled.asm["cubin"])
             report[f"sm_{architecture} {key}"] = entry
     json.dump(dict(triton=triton.__version__, launches=report), sys.stdout, indent=1)

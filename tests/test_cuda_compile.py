@@ -44,20 +44,20 @@ def test_every_launch_compiles(launches):
     assert {entry["architecture"] for entry in launches.values()} == set(ARCHITECTURES)
 
 
-def test_neuron_divides_as_torch_does(launches):
-    """The membrane decides the spikes, so it must be rounded as torch rounds it: x / tau with
-    IEEE division. Triton's "/" would compile to div.full.f32 (up to 2 ulp off). The backward's
-    recomputation of the membrane must round like the forward."""
+def test_neuron_charges_as_torch_does_on_cuda(launches):
+    """The membrane decides the spikes, so it must round as torch's CUDA kernels round it:
+    x * fp32(1 / tau), the reciprocal an IEEE division (div.rn), every operation rounded on its
+    own (no fused multiply-add). Triton's "/" would compile to div.full.f32 (up to 2 ulp off).
+    The backward's recomputation of the membrane must round like the forward."""
     for entry in _of(launches, "_lif_fwd_kernel") + _of(launches, "_lif_bwd_kernel",
                                                         "RECOMPUTE=True"):
+        assert "RECIPROCAL=True" in entry["launch"], entry["launch"]
         instructions = entry["instructions"]
         assert "div.rn.f32" in instructions, entry
+        assert not [i for i in instructions if i.startswith("fma")], entry
         if entry["kernel"] == "_lif_fwd_kernel":
             approximate = [i for i in instructions if i.startswith(APPROXIMATE_DIVISION)]
             assert not approximate, f"{entry['launch']} divides approximately: {approximate}"
-        if "HARD_RESET=True" in entry["launch"] and entry["kernel"] == "_lif_fwd_kernel":
-            # nothing to contract: a fused multiply-add would round differently from torch
-            assert not [i for i in instructions if i.startswith("fma")], entry
 
 
 def test_gram_matrix_uses_integer_tensor_cores(launches):
@@ -65,7 +65,7 @@ def test_gram_matrix_uses_integer_tensor_cores(launches):
     mma or wgmma on Hopper), never a floating-point product."""
     for entry in _of(launches, "_spike_gram_kernel"):
         products = [i for i in entry["instructions"] if "mma" in i and "." in i]
-        integer = [i for i in products if ".s32" in i and ".s8" in i or i.startswith("wgmma.mma")]
+        integer = [i for i in products if (".s32" in i and ".s8" in i) or i.startswith("wgmma.mma")]
         assert integer, f"{entry['launch']} on sm_{entry['architecture']}: {products}"
         assert not [i for i in products if "f32" in i or "f16" in i or "bf16" in i], entry
     hopper_64 = _of(launches, "_spike_gram_kernel", "BLOCK_B=64")

@@ -84,30 +84,59 @@ def test_compiled_cpu_path_matches_reference(steps):
     _compare_with_reference(x, grad_spikes, LIFParams(v_reset=None, detach_reset=False), "auto")
 
 
-@pytest.mark.parametrize("decay_input", [True, False])
-@pytest.mark.parametrize("backend", ["triton", "auto"])
-def test_membranes_on_the_threshold_fire_as_the_reference(decay_input, backend, device):
-    """Second-step inputs placed so that the membrane lands within a few ulp of the threshold:
-    only a division rounded as torch rounds it (IEEE) fires exactly where the reference does.
-    The interpreter divides exactly anyway; on CUDA this checks the compiled kernel (an
-    approximate division, Triton's default for "/", fails it), on the CPU the compiled path."""
+def _threshold_edge(decay_input: bool, device):
+    """[2, 64, 97] inputs: a first step below the threshold, then second-step inputs that put
+    the membrane within a few ulp of it (each exact edge and 48 floats either side)."""
     params = LIFParams(decay_input=decay_input)
     tau, threshold = params.tau, params.v_threshold
-    first = torch.linspace(0.0, 1.0, 64, dtype=torch.float64)  # at rest, no spike at step 0
+    first = torch.linspace(0.0, 0.99, 64, dtype=torch.float64)  # at rest, no spike at step 0
     v = first / tau if decay_input else first
     # x such that h = v + (x - v) / tau (decay_input) or v - v / tau + x equals the threshold
-    edge = v + tau * (threshold - v) if decay_input else threshold - v + v / tau
-    edge = edge.float()
+    edge = (v + tau * (threshold - v) if decay_input else threshold - v + v / tau).float()
     nudges = [edge]
     for _ in range(48):
         nudges.append(torch.nextafter(nudges[-1], torch.tensor(math.inf)))
         nudges.insert(0, torch.nextafter(nudges[0], torch.tensor(-math.inf)))
-    second = torch.stack(nudges, dim=1)  # [64, 97]: each edge and 48 floats either side
-    x = torch.stack([first.float()[:, None].expand_as(second), second]).to(device)
+    second = torch.stack(nudges, dim=1)
+    return torch.stack([first.float()[:, None].expand_as(second), second]).to(device), params
+
+
+def _spikes_multiplying_by_the_reciprocal(x, params):
+    """Hard-reset spikes with the charge computed as torch's CUDA kernels compute v + (x - v) /
+    tau: a multiplication by fp32(1 / fp32(tau)), every operation rounded to fp32."""
+    inverse = torch.tensor(1.0) / torch.tensor(params.tau, dtype=torch.float32)
+    v, spikes = torch.zeros_like(x[0]), []
+    for x_t in x:
+        h = v + (x_t - v) * inverse if params.decay_input else v - v * inverse + x_t
+        spikes.append((h >= params.v_threshold).float())
+        v = torch.where(h >= params.v_threshold, 0.0, h)
+    return torch.stack(spikes)
+
+
+@pytest.mark.parametrize("decay_input", [True, False])
+@pytest.mark.parametrize("backend", ["triton", "auto"])
+def test_membranes_on_the_threshold_fire_as_the_reference(decay_input, backend, device):
+    """Only a charge rounded as torch rounds it on the same device fires exactly where the
+    reference does (kernels/lif.py, "rounds the charge"). The interpreter divides exactly; on
+    CUDA this checks the compiled kernel, on the CPU the compiled torch path."""
+    x, params = _threshold_edge(decay_input, device)
     spikes = lif_multistep(x, params, backend)
     reference = lif_multistep_reference(x, params)
     assert_equal(spikes, reference, f"{backend} spikes on the threshold's edge")
     assert 0 < reference[1].mean() < 1
+
+
+@pytest.mark.parametrize("decay_input", [True, False])
+def test_kernel_multiplies_by_the_reciprocal_as_torch_on_cuda(decay_input, device, monkeypatch):
+    """The kernel's CUDA rounding (under the interpreter too) equals torch's CUDA arithmetic
+    emulated on the CPU, which differs from IEEE division on these inputs."""
+    from snnzoo.kernels import lif as lif_kernels
+    monkeypatch.setattr(lif_kernels, "_divides_by_reciprocal", lambda tensor: True)
+    x, params = _threshold_edge(decay_input, device)
+    expected = _spikes_multiplying_by_the_reciprocal(x.cpu(), params)
+    ieee = lif_multistep_reference(x.cpu(), params)
+    assert (expected != ieee).any(), "the inputs should tell the two roundings apart"
+    assert_equal(lif_multistep(x, params, "triton").cpu(), expected, "reciprocal rounding")
 
 
 def test_reference_hand_computed():
