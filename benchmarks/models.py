@@ -14,6 +14,9 @@ Contenders, with equal weights, on the same batch, measured in turns in the same
                         checks and warm-up, not in the timed runs (its float64 check compiles
                         a float64 copy). Inductor then draws random numbers as eager mode does
                         (fallback_random), so that its dropout masks equal the others'
+  (f) snnzoo fused      inference only: (d) after timm.utils.reparameterize_model, which
+                        folds each convolution's BatchNorm into it (its running statistics are
+                        constants in eval mode); equal to (d) up to float rounding
 
 Modes: "inference" is eval mode under no_grad; "training" is train mode, forward, cross-entropy
 and backward. Before timing, every contender is checked against (a) twice, with the RNG seeded
@@ -47,6 +50,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from timm.utils import reparameterize_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (append_csv, device_name, markdown_table, peak_memory_mb,  # noqa: E402
@@ -81,6 +85,14 @@ QUICK_CPU_WIDTH = 32  # --quick on the CPU: a quarter of snasnet_cifar100's widt
 
 
 COMPILED = "(e) snnzoo compiled"
+FUSED = "(f) snnzoo fused"
+INFERENCE_ONLY = (FUSED,)
+
+
+def in_mode(found: dict, mode: str) -> dict:
+    """The contenders that run in mode (a fused model has no BatchNorm left to train)."""
+    return {key: model for key, model in found.items()
+            if mode == "inference" or key not in INFERENCE_ONLY}
 
 
 def build_contenders(name: str, width, device: torch.device, compiled: bool = False):
@@ -98,6 +110,7 @@ def build_contenders(name: str, width, device: torch.device, compiled: bool = Fa
     if device.type == "cuda":
         found["(c) snnzoo triton"] = copy.deepcopy(ours).set_backend("triton")
     found["(d) snnzoo channels_last"] = copy.deepcopy(ours).to(memory_format=torch.channels_last)
+    found[FUSED] = reparameterize_model(found["(d) snnzoo channels_last"].eval())
     found = {key: model.to(device) for key, model in found.items()}
     if compiled:
         torch._inductor.config.fallback_random = True  # eager's dropout masks
@@ -137,7 +150,7 @@ def compare_with_baseline(models: dict, images, labels, genotype, float64: bool 
         expected, baseline_gradients = logits_and_gradients(models[BASELINE], images, labels, mode)
         largest_logit = max(largest_logit, expected.abs().max().item())
         differences[mode] = {BASELINE: (0.0, None if baseline_gradients is None else 0.0)}
-        for name, model in models.items():
+        for name, model in in_mode(models, mode).items():
             if name == BASELINE:
                 continue
             output, gradients = logits_and_gradients(model, images, labels, mode)
@@ -246,16 +259,17 @@ def main(argv=None) -> int:
                                       f"{difference:.3g}, max |gradient difference| / max |grad| "
                                       f"{gradient_difference} (> {FLOAT64_ATOL})")
         for mode in MODES:
-            print(f"{label} {mode}: timing {len(found)} contenders in turns, {warmup} warm-up + "
-                  f"{repeats} runs each", file=sys.stderr)
-            runs = {key: make_run(model, images, labels, mode) for key, model in found.items()}
+            contenders = in_mode(found, mode)
+            print(f"{label} {mode}: timing {len(contenders)} contenders in turns, {warmup} "
+                  f"warm-up + {repeats} runs each", file=sys.stderr)
+            runs = {key: make_run(model, images, labels, mode) for key, model in contenders.items()}
             timings = time_in_turns(runs, device, warmup, repeats)
             peaks = {}
-            for key, model in found.items():
+            for key, model in contenders.items():
                 model.zero_grad(set_to_none=True)  # count the gradients as allocated by the run
                 peaks[key] = peak_memory_mb(runs[key], device)
             base_ms, base_peak = timings[BASELINE][0], peaks[BASELINE]
-            for key in found:
+            for key in contenders:
                 median, fastest, slowest = timings[key]
                 difference, gradient_difference = differences[mode][key]
                 gradient_text = "-" if gradient_difference is None else f"{gradient_difference:.1e}"

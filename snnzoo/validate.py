@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import torch
+from timm.utils import reparameterize_model
 
 import snnzoo
 from snnzoo import hub
@@ -67,6 +68,9 @@ def main(argv=None) -> int:
     parser.add_argument("--amp", action="store_true", help="bf16 autocast")
     parser.add_argument("--channels-last", action="store_true",
                         help="compute in the channels_last memory format (faster on the CPU)")
+    parser.add_argument("--reparam", action="store_true",
+                        help="fold each convolution's BatchNorm into it for inference, as timm's "
+                             "reparameterize_model does (faster; equal up to float rounding)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
 
@@ -84,6 +88,8 @@ def main(argv=None) -> int:
     model.to(device)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
+    if args.reparam:
+        model = reparameterize_model(model.eval(), inplace=True)
     data = load_dataset(args.dataset, args.split, args.data_dir, args.download)
     loader = evaluation_batches(data, info, args.batch_size, device)
     result = evaluate(model, loader, device, args.amp, count_spikes=True)

@@ -248,7 +248,7 @@ def test_backward_cell_feedback_hand_computed():
 @pytest.mark.parametrize("genotype, cell, computed", [
     ("0302 0030 3003 0000", "backward", 3),  # node 0 feeds 0->1 and 0->3, node 2 2->0 and 2->3
     ("0303 0030 2002 0200", "backward", 4),  # node 0 feeds 0->1 and 0->3
-    ("0314 0023 0004 0000", "forward", 2),   # node 1 feeds 1->2 and 1->3
+    ("0314 0023 0004 0000", "forward", 3),   # sequences are module calls: each neuron computes
 ])
 @pytest.mark.parametrize("training", [True, False])
 def test_neurons_on_one_node_fire_once(genotype, cell, computed, training, monkeypatch):
@@ -272,12 +272,71 @@ def test_neurons_on_one_node_fire_once(genotype, cell, computed, training, monke
     assert len(calls) == computed * per_forward, f"{len(calls)} neuron computations"
     for lif, outputs in seen.items():  # every neuron's hooks still see every output
         assert len(outputs) == per_forward
-    for i, j, edge in model._feedback_edges():  # a neuron sharing its node's spikes
-        twins = [other.lif for key, other in model.edges.items()
-                 if key.startswith(f"{j}_") and other is not edge and hasattr(other, "lif")]
-        for twin in twins:
-            for ours, theirs in zip(seen[edge.lif], seen[twin]):
-                assert ours is theirs
+    twins = 0
+    for key, edge in model.edges.items():  # neurons on one node see one spikes tensor
+        for other_key, other in model.edges.items():
+            if key < other_key and key[0] == other_key[0] and hasattr(edge, "lif") \
+                    and hasattr(other, "lif"):
+                twins += 1
+                for ours, theirs in zip(seen[edge.lif], seen[other.lif]):
+                    assert (ours is theirs) == (cell == "backward")
+                    assert_equal(ours, theirs, f"spikes of edges {key} and {other_key}")
+    assert twins >= 1
+
+
+@pytest.mark.parametrize("kernel_size, conv_bias, affine, layout", [
+    (3, False, True, torch.contiguous_format), (1, False, True, torch.channels_last),
+    (3, True, False, torch.channels_last)])
+def test_fuse_conv_bn_equals_conv_then_batchnorm(kernel_size, conv_bias, affine, layout):
+    from snnzoo.models.cells import SeqBatchNorm2d, SeqConv2d, fuse_conv_bn
+    torch.manual_seed(0)
+    conv = SeqConv2d(3, 5, kernel_size, padding=kernel_size // 2, bias=conv_bias).double()
+    bn = SeqBatchNorm2d(5, affine=affine).double()
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.2, 3)
+        if affine:
+            bn.weight.uniform_(-2, 2)
+            bn.bias.uniform_(-1, 1)
+    conv.to(memory_format=layout)
+    with pytest.raises(ValueError, match=r"model.eval\(\)"):
+        fuse_conv_bn(conv, bn)  # train mode normalises with batch statistics: nothing to fold
+    bn.eval()
+    fused = fuse_conv_bn(conv, bn)
+    assert fused.weight.is_contiguous(memory_format=layout) and fused.bias is not None
+    x = torch.randn(2, 4, 3, 6, 6, dtype=torch.float64)  # [T, B, C, H, W]
+    with torch.no_grad():
+        assert_close(fused(x), bn(conv(x)), 1e-12, 1e-12, "fused float64")
+        conv.float(), bn.float()
+        assert_close(fuse_conv_bn(conv, bn)(x.float()), bn(conv(x.float())), 1e-5, 1e-5,
+                     "fused float32")
+
+
+@pytest.mark.parametrize("genotype, cell", GENOTYPES[:3])
+def test_reparameterized_model_fires_as_the_model(genotype, cell):
+    from timm.utils import reparameterize_model
+
+    from snnzoo.layers import LIF
+    ours, _ = _twin_models(genotype, cell)  # randomised BatchNorm statistics and affine
+    ours = ours.double().set_backend("torch").eval()
+    fused = reparameterize_model(ours)
+    left = [name for name, m in fused.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert left == ["transition.0", "final_act.0"]  # the two that precede a neuron, not a conv
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in ours.modules()) > 2  # a copy fused
+    x = (torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2).double()
+    spikes = []
+    for model in (ours, fused):
+        recorded = []
+        for lif in (m for m in model.modules() if isinstance(m, LIF)):
+            lif.register_spike_hook(lambda lif, s, multistep, recorded=recorded: recorded.append(s))
+        with torch.no_grad():
+            logits = model(x)
+        spikes.append((logits, recorded))
+    (logits, recorded), (fused_logits, fused_recorded) = spikes
+    assert len(recorded) == len(fused_recorded) and logits.abs().max() > 0.01
+    for k, (a, b) in enumerate(zip(recorded, fused_recorded)):
+        assert_equal(b, a, f"spikes of neuron output {k}")
+    assert_equal(fused_logits, logits, "logits")
 
 
 def test_triton_and_torch_backends_spike_identically():

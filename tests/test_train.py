@@ -106,6 +106,11 @@ def test_validate_reports_accuracy_and_firing(tmp_path, capsys):
                           str(tmp_path / "nhwc.json"), "--channels-last"]) == 0
     nhwc = json.loads((tmp_path / "nhwc.json").read_text())
     assert abs(nhwc["top1"] - measured["top1"]) <= 100 / 400, "NHWC classifies as NCHW does"
+    assert validate_main(["snasnet_fmnist", "--checkpoint", str(tmp_path / "run"), "--json",
+                          str(tmp_path / "fused.json"), "--reparam"]) == 0
+    fused = json.loads((tmp_path / "fused.json").read_text())
+    assert abs(fused["top1"] - measured["top1"]) <= 100 / 400, "fused classifies as unfused"
+    assert fused["firing_rates"].keys() == measured["firing_rates"].keys()
 
 
 def test_training_epochs_fit_the_budget(monkeypatch, capsys):

@@ -65,8 +65,9 @@ class LIF(nn.Module):
     def adopt(self, leader: "LIF", spikes: Tensor, multistep: bool) -> Tensor:
         """Take the spikes that leader just computed, as this neuron would have computed them:
         leader has this neuron's sharing_key and has been fed the same input since both were
-        at rest. Copies leader's membrane and runs this neuron's spike hooks. A cell whose
-        node feeds several neurons fires them once this way (SNASCell)."""
+        at rest. Shares leader's membrane tensor (steps replace it, never write into it) and
+        runs this neuron's spike hooks. A backward cell whose node feeds several neurons fires
+        them once this way (SNASCell)."""
         if leader.sharing_key != self.sharing_key:
             raise ValueError(f"cannot adopt the spikes of a different neuron: {leader!r} vs "
                              f"{self!r}")
@@ -80,7 +81,9 @@ class LIF(nn.Module):
 
     def register_spike_hook(self, hook: Callable[["LIF", Tensor, bool], None]) -> RemovableHandle:
         """hook(lif, spikes, multistep) runs on every output: spikes [T, ...] from a multi-step
-        call (multistep=True) or [...] from one step. Returns a handle with .remove()."""
+        call (multistep=True) or [...] from one step. Returns a handle with .remove(). Hooks
+        must not write into spikes: the layers after the neuron read them, and neurons that
+        share a node in a cell share one spikes tensor (see adopt)."""
         handle = RemovableHandle(self._spike_hooks)
         self._spike_hooks[handle.id] = hook
         return handle

@@ -18,8 +18,8 @@ from snnzoo.layers import LIF
 
 from .genotype import NUM_NODES, Genotype
 
-__all__ = ["SeqConv2d", "SeqBatchNorm2d", "SeqAvgPool2d", "SharedDropout", "SpikingConvBN",
-           "SNASCell", "make_edge"]
+__all__ = ["ConvBNSequential", "SeqConv2d", "SeqBatchNorm2d", "SeqAvgPool2d", "SharedDropout",
+           "SpikingConv", "SpikingConvBN", "SNASCell", "fuse_conv_bn", "make_edge"]
 
 
 def _fold_time(module_forward, x: Tensor) -> Tensor:
@@ -132,7 +132,20 @@ class SharedDropout(nn.Module):
         return f"p={self.p}"
 
 
-class SpikingConvBN(nn.Module):
+class _SpikingEdge(nn.Module):
+    """An edge that fires its neuron (self.lif) on the node's input, then from_spikes."""
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        return self.from_spikes(self.lif(x_seq))
+
+    def step(self, x: Tensor) -> Tensor:
+        return self.from_spikes(self.lif.step(x))
+
+    def reset(self) -> None:
+        self.lif.reset()
+
+
+class SpikingConvBN(_SpikingEdge):
     """Operations 2 and 3: LIF -> conv (1x1 or 3x3, stride 1, no bias) -> BatchNorm."""
 
     def __init__(self, channels: int, kernel_size: int, neuron: dict):
@@ -141,18 +154,67 @@ class SpikingConvBN(nn.Module):
         self.conv = SeqConv2d(channels, channels, kernel_size, padding=kernel_size // 2, bias=False)
         self.bn = SeqBatchNorm2d(channels)
 
-    def forward(self, x_seq: Tensor) -> Tensor:
-        return self.from_spikes(self.lif(x_seq))
-
-    def step(self, x: Tensor) -> Tensor:
-        return self.from_spikes(self.lif.step(x))
-
     def from_spikes(self, spikes: Tensor) -> Tensor:
         """conv -> BatchNorm of spikes this edge's neuron fired (or adopted)."""
         return self.bn(self.conv(spikes))
 
-    def reset(self) -> None:
-        self.lif.reset()
+    def fuse(self) -> "SpikingConv":
+        """This edge for inference, its BatchNorm folded into the convolution (timm's
+        reparameterize_model calls this; see fuse_conv_bn)."""
+        return SpikingConv(self.lif, fuse_conv_bn(self.conv, self.bn))
+
+
+class SpikingConv(_SpikingEdge):
+    """LIF -> conv with a bias: a SpikingConvBN fused for inference."""
+
+    def __init__(self, lif: LIF, conv: nn.Conv2d):
+        super().__init__()
+        self.lif, self.conv = lif, conv
+
+    def from_spikes(self, spikes: Tensor) -> Tensor:
+        return self.conv(spikes)
+
+
+def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> SeqConv2d:
+    """conv -> bn in eval mode as one convolution: weight w s and bias (c - mean) s + beta per
+    output channel, s = gamma / sqrt(var + eps) and c conv's own bias (or 0), computed in
+    float64 and stored in conv's dtype and memory layout. Equal to conv -> bn up to float
+    rounding (in float32 a membrane within rounding of the threshold may fire differently)."""
+    if bn.training or bn.running_mean is None:
+        raise ValueError(
+            f"folding {bn} into a convolution uses its running statistics, which only eval mode "
+            f"uses: call model.eval() first (timm.utils.reparameterize_model(model.eval())), "
+            f"and keep track_running_stats=True")
+    with torch.no_grad():
+        scale = torch.rsqrt(bn.running_var.double() + bn.eps)
+        if bn.weight is not None:
+            scale = scale * bn.weight.double()
+        bias = -bn.running_mean.double() * scale
+        if conv.bias is not None:
+            bias = bias + conv.bias.double() * scale
+        if bn.bias is not None:
+            bias = bias + bn.bias.double()
+        fused = SeqConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                          conv.padding, conv.dilation, conv.groups, bias=True,
+                          padding_mode=conv.padding_mode, device=conv.weight.device,
+                          dtype=conv.weight.dtype)
+        weight = torch.empty_like(conv.weight)  # conv's layout (channels_last stays so)
+        weight.copy_(conv.weight.double() * scale.view(-1, 1, 1, 1))
+        fused.weight = nn.Parameter(weight, requires_grad=conv.weight.requires_grad)
+        fused.bias.copy_(bias)
+    return fused
+
+
+class ConvBNSequential(nn.Sequential):
+    """nn.Sequential whose fuse() folds each convolution -> BatchNorm pair (fuse_conv_bn),
+    the BatchNorm's place taken by an Identity so that the other layers keep their names."""
+
+    def fuse(self) -> nn.Sequential:
+        layers = list(self)
+        for k in range(len(layers) - 1):
+            if isinstance(layers[k], nn.Conv2d) and isinstance(layers[k + 1], nn.BatchNorm2d):
+                layers[k], layers[k + 1] = fuse_conv_bn(layers[k], layers[k + 1]), nn.Identity()
+        return nn.Sequential(*layers)
 
 
 class _Stateless(nn.Module):
@@ -203,8 +265,9 @@ class SNASCell(nn.Module):
     was sent. Sums run in increasing order of the source node, as the authors' code adds them.
     In eval mode the last step's feedback convolutions, which reach no later step, are skipped
     (their neurons still fire, so spike hooks see every step; forward hooks on those
-    convolutions and BatchNorms see T - 1 calls). Neurons with equal parameters on edges that
-    leave the same node fire alike, so each step computes them once (see _spikes).
+    convolutions and BatchNorms see T - 1 calls). In backward cells, neurons with equal
+    parameters on edges that leave the same node fire alike, so each step computes them once
+    (see _spikes).
     """
 
     def __init__(self, genotype: Genotype, channels: int, neuron: dict):
@@ -231,23 +294,26 @@ class SNASCell(nn.Module):
 
     def _edge_output(self, edge: nn.Module, source: int, x: Tensor, step: bool,
                      fired: dict) -> Tensor:
-        """op(x) of an edge leaving node source, its neuron fired through _spikes."""
-        if isinstance(edge, SpikingConvBN):
-            return edge.from_spikes(self._spikes(edge.lif, source, x, step, fired))
-        return edge.step(x) if step else edge(x)
+        """op(x) of an edge leaving node source: one step (its neuron fired through _spikes),
+        or a whole sequence as a module call (forward cells, whose forward hooks fire)."""
+        if not step:
+            return edge(x)
+        if isinstance(edge, _SpikingEdge):
+            return edge.from_spikes(self._spikes(edge.lif, source, x, fired))
+        return edge.step(x)
 
     @staticmethod
-    def _spikes(lif: LIF, source: int, x: Tensor, step: bool, fired: dict) -> Tensor:
-        """The spikes of lif on node source's input x. Neurons with equal parameters on the
-        same node are fed the same input from rest, so they fire alike: the first computes
-        (per step, or per sequence), the others adopt its spikes (fired maps (source, key)
-        to them). The authors' network computes each; the results and hooks are the same,
-        and the gradients only sum in another order."""
+    def _spikes(lif: LIF, source: int, x: Tensor, fired: dict) -> Tensor:
+        """One step of lif on node source's input x. Neurons with equal parameters on the
+        same node are fed the same input from rest, so they fire alike: the first computes,
+        the others adopt its spikes (fired maps (source, key) to them). The authors' network
+        computes each; the results and spike hooks are the same, and the gradients only sum
+        in another order. (Steps are method calls, so no forward hook sees them either way.)"""
         key = (source, lif.sharing_key)
         if key in fired:
             leader, spikes = fired[key]
-            return lif.adopt(leader, spikes, multistep=not step)
-        spikes = lif.step(x) if step else lif(x)
+            return lif.adopt(leader, spikes, multistep=False)
+        spikes = lif.step(x)
         fired[key] = (lif, spikes)
         return spikes
 
@@ -284,8 +350,8 @@ class SNASCell(nn.Module):
         no statistics, only its neurons fire (spike hooks see every step); the convolutions
         and BatchNorms after them are skipped. Training runs them for the running statistics."""
         for _, j, edge in self._feedback_edges():
-            if isinstance(edge, SpikingConvBN):
-                self._spikes(edge.lif, j, node_inputs[j], True, fired)
+            if isinstance(edge, _SpikingEdge):
+                self._spikes(edge.lif, j, node_inputs[j], fired)
 
     def _feedback_edges(self):
         """(target i, source j, edge) of every feedback edge, in the order the authors add

@@ -21,7 +21,8 @@ from timm.models._pretrained import PretrainedCfg
 
 from snnzoo.layers import LIF
 
-from .cells import SeqAvgPool2d, SeqBatchNorm2d, SeqConv2d, SharedDropout, SNASCell
+from .cells import (ConvBNSequential, SeqAvgPool2d, SeqBatchNorm2d, SeqConv2d, SharedDropout,
+                    SNASCell)
 from .genotype import Genotype, parse_genotype
 
 __all__ = ["SNASNet", "SNASNetPretrainedCfg"]
@@ -82,11 +83,11 @@ class SNASNet(nn.Module):
         neuron = dict(tau=tau, v_threshold=v_threshold, v_reset=0.0, surrogate="atan",
                       alpha=2.0, detach_reset=True, backend=backend)
 
-        self.stem = nn.Sequential(
+        self.stem = ConvBNSequential(
             SeqConv2d(in_chans, width, 3, stride=stem_stride, padding=1, bias=False),
             SeqBatchNorm2d(width))
         self.cell1 = SNASCell(self.genotype_spec, width, neuron)
-        self.transition = nn.Sequential(
+        self.transition = ConvBNSequential(
             SeqBatchNorm2d(width), LIF(**neuron),
             SeqConv2d(width, 2 * width, 3, padding=1, bias=False), SeqBatchNorm2d(2 * width))
         self.pool1 = SeqAvgPool2d(2, 2)
