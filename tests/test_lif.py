@@ -263,6 +263,21 @@ def test_multistep_starts_from_rest_each_call():
     assert_equal(lif(x), lif(x), "two calls on the same input")
 
 
+def test_adopt_takes_a_twin_neurons_spikes_and_refuses_others():
+    leader, twin = LIF(), LIF()
+    seen = []
+    twin.register_spike_hook(lambda lif, spikes, multistep: seen.append((lif, spikes, multistep)))
+    x = torch.full((2, 3), 1.5)
+    spikes = leader.step(x)
+    assert twin.adopt(leader, spikes, multistep=False) is spikes
+    assert twin.v is leader.v and seen == [(twin, spikes, False)]
+    assert_equal(twin.step(x), leader.step(x), "the twin continues from the shared membrane")
+    with pytest.raises(ValueError, match="different neuron"):
+        LIF(tau=2.0).adopt(leader, spikes, multistep=False)
+    with pytest.raises(ValueError, match="different neuron"):
+        LIF(backend="torch").adopt(leader, spikes, multistep=False)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(tau=1.0), "tau=1.0"),
     (dict(tau=0.5), "tau=0.5"),
