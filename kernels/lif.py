@@ -543,6 +543,11 @@ class _EagerLIF(torch.autograd.Function):
 
 def _lif_forward(*arguments):
     if torch.compiler.is_compiling():
+        *_, needs_grad, implementation = arguments
+        if implementation == "compiled" and not needs_grad:
+            # No backward to keep: inductor traces the torch ops themselves and fuses them
+            # with the layers around the neuron (the op would stay an opaque call).
+            return _forward_implementation(*arguments[:-1], "torch")
         return _lif_forward_op(*arguments)
     return _EagerLIF.apply(*arguments)
 

@@ -319,6 +319,27 @@ def test_torch_compile_traces_without_graph_breaks(device):
     assert all(p.grad is not None for p in model.parameters())
 
 
+def test_compiled_inference_on_the_cpu_traces_the_neuron():
+    """Without a backward to keep, torch.compile on the CPU traces the neuron's torch ops into
+    its graph (so inductor fuses them with their neighbours); with one, the custom op."""
+    graphs = []
+
+    def backend(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), LIF(), torch.nn.Linear(8, 2))
+    x = torch.randn(4, 3, 6) * 3
+    with torch.no_grad():
+        expected = model(x)
+        out = torch.compile(model, fullgraph=True, backend=backend)(x)
+    assert_equal(out, expected, "compiled inference")
+    targets = {str(node.target) for node in graphs[-1].graph.nodes}
+    assert not any("lif_forward" in target for target in targets), targets
+    torch.compile(model, fullgraph=True, backend=backend)(x).sum().backward()
+    assert any("lif_forward" in str(node.target) for node in graphs[-1].graph.nodes)
+
+
 @pytest.mark.parametrize("implementation", ["compiled", "triton"])
 def test_eager_path_equals_the_custom_op(implementation, device):
     # Eager calls bypass the dispatcher (kernels.lif._EagerLIF); torch.compile traces the
