@@ -526,8 +526,8 @@ class _EagerLIF(torch.autograd.Function):
     """The custom op's forward and backward without the dispatcher: the same implementations,
     context and saved tensors, for eager calls. On the CPU the profiler put the dispatcher's
     share at about 0.1 ms per forward call and 0.3 ms per backward, which adds up in cells
-    that call a neuron per edge and timestep. torch.compile traces the custom op instead,
-    which it keeps opaque."""
+    that call a neuron per edge and timestep. torch.compile traces the custom op instead
+    for the Triton kernels, and this Function over the torch implementation on the CPU."""
 
     @staticmethod
     def forward(ctx, x, v_in, *arguments):
@@ -542,14 +542,15 @@ class _EagerLIF(torch.autograd.Function):
 
 
 def _lif_forward(*arguments):
-    if torch.compiler.is_compiling():
-        *_, needs_grad, implementation = arguments
-        if implementation == "compiled" and not needs_grad:
-            # No backward to keep: inductor traces the torch ops themselves and fuses them
-            # with the layers around the neuron (the op would stay an opaque call).
-            return _forward_implementation(*arguments[:-1], "torch")
-        return _lif_forward_op(*arguments)
-    return _EagerLIF.apply(*arguments)
+    """The neuron with autograd. Eager calls go through _EagerLIF. Under torch.compile the
+    Triton kernels stay an opaque custom op, while on the CPU dynamo traces _EagerLIF over the
+    torch implementation, forward and surrogate backward, so that inductor fuses the neuron
+    with the layers around it (the op would be an opaque call to its own compiled code)."""
+    if not torch.compiler.is_compiling():
+        return _EagerLIF.apply(*arguments)
+    if arguments[-1] == "compiled":
+        return _EagerLIF.apply(*arguments[:-1], "torch")
+    return _lif_forward_op(*arguments)
 
 
 # ----------------------------------------------------------------------------- reference
