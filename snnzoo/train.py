@@ -71,6 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    parser.add_argument("--torchcompile", action="store_true",
+                        help="torch.compile the training step (inductor; the first steps compile; "
+                             "on the CPU the neurons fuse into the graph); evaluation stays eager")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="LIF implementation (see snnzoo.layers.LIF)")
@@ -238,6 +241,8 @@ def train(args) -> dict:
         raise SystemExit(f"error: {out / CHECKPOINT} exists; pass --resume to continue that run "
                          f"or choose another --out")
     network = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if args.torchcompile:  # after DDP, as timm does; model keeps the state dict's names
+        network = torch.compile(network)
     eval_loader = lambda dataset: evaluation_batches(  # noqa: E731
         dataset, info, args.eval_batch_size, device, args.workers)
     training_batch = _TrainingBatches(train_set, info, device, args.seed)
