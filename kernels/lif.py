@@ -545,10 +545,14 @@ def _lif_forward(*arguments):
     """The neuron with autograd. Eager calls go through _EagerLIF. Under torch.compile the
     Triton kernels stay an opaque custom op, while on the CPU dynamo traces _EagerLIF over the
     torch implementation, forward and surrogate backward, so that inductor fuses the neuron
-    with the layers around it (the op would be an opaque call to its own compiled code)."""
+    with the layers around it (the op would be an opaque call to its own compiled code). Only
+    float32 inputs (inductor may skip the rounding of a half-precision input that it fuses)
+    and sequences short enough to unroll (MAX_RECOMPUTE_STEPS) are traced."""
     if not torch.compiler.is_compiling():
         return _EagerLIF.apply(*arguments)
-    if arguments[-1] == "compiled":
+    x, implementation = arguments[0], arguments[-1]
+    if (implementation == "compiled" and x.dtype == torch.float32
+            and x.shape[0] <= MAX_RECOMPUTE_STEPS):
         return _EagerLIF.apply(*arguments[:-1], "torch")
     return _lif_forward_op(*arguments)
 

@@ -164,6 +164,11 @@ def save_pretrained(model, directory: str | Path, model_card: str | None = None,
     the folder's other files stay (a training run's log and checkpoint, say).
     """
     directory = Path(directory)
+    fused = [name for name, module in model.named_modules() if getattr(module, "inference_only", False)]
+    if fused:
+        raise ValueError(f"{type(model).__name__} is fused for inference ({fused[0]} and {len(fused) - 1} more "
+                         "layers have BatchNorms folded into them), so its weights no longer fit its "
+                         "architecture; save the model before fusing it")
     pretrained_cfg = getattr(model, "pretrained_cfg", None)
     if not pretrained_cfg or not pretrained_cfg.get("architecture"):
         raise ValueError(f"{type(model).__name__} has no pretrained_cfg naming its architecture; build it "

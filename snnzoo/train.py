@@ -71,9 +71,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
-    parser.add_argument("--torchcompile", action="store_true",
-                        help="torch.compile the training step (inductor; the first steps compile; "
-                             "on the CPU the neurons fuse into the graph); evaluation stays eager")
+    parser.add_argument("--torchcompile", nargs="?", const="inductor", default=None,
+                        metavar="BACKEND",
+                        help="torch.compile the training step with BACKEND (default inductor; the "
+                             "first steps compile; on the CPU the neurons fuse into the graph); "
+                             "evaluation stays eager")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="LIF implementation (see snnzoo.layers.LIF)")
@@ -242,7 +244,7 @@ def train(args) -> dict:
                          f"or choose another --out")
     network = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if args.torchcompile:  # after DDP, as timm does; model keeps the state dict's names
-        network = torch.compile(network)
+        network = torch.compile(network, backend=args.torchcompile)
     eval_loader = lambda dataset: evaluation_batches(  # noqa: E731
         dataset, info, args.eval_batch_size, device, args.workers)
     training_batch = _TrainingBatches(train_set, info, device, args.seed)

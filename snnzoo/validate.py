@@ -93,7 +93,8 @@ def main(argv=None) -> int:
     data = load_dataset(args.dataset, args.split, args.data_dir, args.download)
     loader = evaluation_batches(data, info, args.batch_size, device)
     result = evaluate(model, loader, device, args.amp, count_spikes=True)
-    result.update(model=args.model, dataset=args.dataset, split=args.split)
+    result.update(model=args.model, dataset=args.dataset, split=args.split,
+                  channels_last=args.channels_last, amp=args.amp, reparam=args.reparam)
 
     print(f"{args.model} on {args.dataset} ({args.split}, {result['images']} images)")
     print(f"  top-1 {result['top1']:.2f}%   top-5 {result['top5']:.2f}%   "

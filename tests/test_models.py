@@ -302,8 +302,11 @@ def test_fuse_conv_bn_equals_conv_then_batchnorm(kernel_size, conv_bias, affine,
     with pytest.raises(ValueError, match=r"model.eval\(\)"):
         fuse_conv_bn(conv, bn)  # train mode normalises with batch statistics: nothing to fold
     bn.eval()
+    random_state = torch.get_rng_state()
     fused = fuse_conv_bn(conv, bn)
+    assert torch.equal(torch.get_rng_state(), random_state), "fusing drew random numbers"
     assert fused.weight.is_contiguous(memory_format=layout) and fused.bias is not None
+    assert fused.weight.dtype == fused.bias.dtype == torch.float64 and fused.bias.requires_grad
     x = torch.randn(2, 4, 3, 6, 6, dtype=torch.float64)  # [T, B, C, H, W]
     with torch.no_grad():
         assert_close(fused(x), bn(conv(x)), 1e-12, 1e-12, "fused float64")
@@ -313,13 +316,19 @@ def test_fuse_conv_bn_equals_conv_then_batchnorm(kernel_size, conv_bias, affine,
 
 
 @pytest.mark.parametrize("genotype, cell", GENOTYPES[:3])
-def test_reparameterized_model_fires_as_the_model(genotype, cell):
+def test_reparameterized_model_fires_as_the_model(genotype, cell, tmp_path):
     from timm.utils import reparameterize_model
 
+    from snnzoo import hub
     from snnzoo.layers import LIF
     ours, _ = _twin_models(genotype, cell)  # randomised BatchNorm statistics and affine
     ours = ours.double().set_backend("torch").eval()
     fused = reparameterize_model(ours)
+    with pytest.raises(ValueError, match="train the model before fusing"):
+        fused.train()
+    with pytest.raises(ValueError, match="save the model before fusing"):
+        hub.save_pretrained(fused, tmp_path / "fused")
+    assert not (tmp_path / "fused").exists()
     left = [name for name, m in fused.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert left == ["transition.0", "final_act.0"]  # the two that precede a neuron, not a conv
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in ours.modules()) > 2  # a copy fused

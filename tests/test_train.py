@@ -112,6 +112,7 @@ def test_validate_reports_accuracy_and_firing(tmp_path, capsys):
     fused = json.loads((tmp_path / "fused.json").read_text())
     assert abs(fused["top1"] - measured["top1"]) <= 100 / 400, "fused classifies as unfused"
     assert fused["firing_rates"].keys() == measured["firing_rates"].keys()
+    assert fused["reparam"] and not measured["reparam"] and nhwc["channels_last"]
 
 
 def test_training_epochs_fit_the_budget(monkeypatch, capsys):

@@ -164,12 +164,29 @@ class SpikingConvBN(_SpikingEdge):
         return SpikingConv(self.lif, fuse_conv_bn(self.conv, self.bn))
 
 
-class SpikingConv(_SpikingEdge):
+class _InferenceOnly:
+    """A fused layer (BatchNorm folded in with its running statistics): for inference only.
+    Train mode is refused, and so is saving (snnzoo.hub.save_pretrained checks
+    inference_only), because the weights no longer have the architecture's layout."""
+
+    inference_only = True
+
+    def train(self, mode: bool = True):
+        if mode:
+            raise ValueError(
+                f"{type(self).__name__} is a fused layer for inference (its BatchNorm is folded "
+                f"into the convolution with the running statistics); train the model before "
+                f"fusing it, and fuse a copy (timm.utils.reparameterize_model does)")
+        return super().train(False)
+
+
+class SpikingConv(_InferenceOnly, _SpikingEdge):
     """LIF -> conv with a bias: a SpikingConvBN fused for inference."""
 
     def __init__(self, lif: LIF, conv: nn.Conv2d):
         super().__init__()
         self.lif, self.conv = lif, conv
+        self.train(False)
 
     def from_spikes(self, spikes: Tensor) -> Tensor:
         return self.conv(spikes)
@@ -178,31 +195,37 @@ class SpikingConv(_SpikingEdge):
 def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> SeqConv2d:
     """conv -> bn in eval mode as one convolution: weight w s and bias (c - mean) s + beta per
     output channel, s = gamma / sqrt(var + eps) and c conv's own bias (or 0), computed in
-    float64 and stored in conv's dtype and memory layout. Equal to conv -> bn up to float
-    rounding (in float32 a membrane within rounding of the threshold may fire differently)."""
+    float64 on the CPU and stored in conv's dtype, device and memory layout. Equal to conv ->
+    bn up to float rounding (in float32 a membrane within rounding of the threshold may fire
+    differently). Draws no random numbers."""
     if bn.training or bn.running_mean is None:
         raise ValueError(
             f"folding {bn} into a convolution uses its running statistics, which only eval mode "
             f"uses: call model.eval() first (timm.utils.reparameterize_model(model.eval())), "
             f"and keep track_running_stats=True")
+
+    def exact(tensor):
+        return tensor.detach().to("cpu", torch.float64)
+
+    scale = torch.rsqrt(exact(bn.running_var) + bn.eps)
+    if bn.weight is not None:
+        scale = scale * exact(bn.weight)
+    bias = -exact(bn.running_mean) * scale
+    if conv.bias is not None:
+        bias = bias + exact(conv.bias) * scale
+    if bn.bias is not None:
+        bias = bias + exact(bn.bias)
+    fused = SeqConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                      conv.padding, conv.dilation, conv.groups, bias=True,
+                      padding_mode=conv.padding_mode, device="meta")
     with torch.no_grad():
-        scale = torch.rsqrt(bn.running_var.double() + bn.eps)
-        if bn.weight is not None:
-            scale = scale * bn.weight.double()
-        bias = -bn.running_mean.double() * scale
-        if conv.bias is not None:
-            bias = bias + conv.bias.double() * scale
-        if bn.bias is not None:
-            bias = bias + bn.bias.double()
-        fused = SeqConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                          conv.padding, conv.dilation, conv.groups, bias=True,
-                          padding_mode=conv.padding_mode, device=conv.weight.device,
-                          dtype=conv.weight.dtype)
-        weight = torch.empty_like(conv.weight)  # conv's layout (channels_last stays so)
-        weight.copy_(conv.weight.double() * scale.view(-1, 1, 1, 1))
-        fused.weight = nn.Parameter(weight, requires_grad=conv.weight.requires_grad)
-        fused.bias.copy_(bias)
-    return fused
+        weight = torch.empty_like(conv.weight)  # conv's dtype, device and layout
+        weight.copy_(exact(conv.weight) * scale.view(-1, 1, 1, 1))
+    requires_grad = conv.weight.requires_grad
+    fused.weight = nn.Parameter(weight, requires_grad=requires_grad)
+    fused.bias = nn.Parameter(bias.to(conv.weight.device, conv.weight.dtype),
+                              requires_grad=requires_grad)
+    return fused.train(False)
 
 
 class ConvBNSequential(nn.Sequential):
@@ -214,7 +237,11 @@ class ConvBNSequential(nn.Sequential):
         for k in range(len(layers) - 1):
             if isinstance(layers[k], nn.Conv2d) and isinstance(layers[k + 1], nn.BatchNorm2d):
                 layers[k], layers[k + 1] = fuse_conv_bn(layers[k], layers[k + 1]), nn.Identity()
-        return nn.Sequential(*layers)
+        return _FusedSequential(*layers).train(False)
+
+
+class _FusedSequential(_InferenceOnly, nn.Sequential):
+    """What ConvBNSequential.fuse returns."""
 
 
 class _Stateless(nn.Module):
