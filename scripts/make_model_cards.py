@@ -470,6 +470,14 @@ def _usage(facts: dict) -> list[str]:
             f"model = snnzoo.create_model(\"{name}\", pretrained=True,",
             "                             pretrained_cfg_overlay=dict("
             "file=\"DIR/model.safetensors\"))",
+            "```", "",
+            "For faster inference, fold the BatchNorms into the convolutions (timm's "
+            "reparameterisation; the same spikes up to float rounding) and compile; on a CPU, "
+            "compute in NHWC too:", "",
+            "```python",
+            "import timm, torch", "",
+            "model = timm.utils.reparameterize_model(model.eval())",
+            "model = torch.compile(model.to(memory_format=torch.channels_last))",
             "```", ""]
 
 
