@@ -82,6 +82,22 @@ def test_torch_path_matches_reference(dtype, device):
     _compare_with_reference(_spikes((33, 1000), device, dtype), "torch")
 
 
+@pytest.mark.parametrize("binary", [False, True])
+def test_torch_path_adds_neuron_blocks_exactly(binary, monkeypatch):
+    """The CPU Gram matrix sums int8 blocks of the neurons: blocks that do not divide N and
+    a last short block add up to the reference's H and K exactly."""
+    from snnzoo.kernels import spike_kernel
+    monkeypatch.setattr(spike_kernel, "GRAM_BLOCK_NEURONS", 7)
+    spikes = _spikes((9, 3, 11), "cpu")  # 33 neurons: blocks of 7, then 5
+    assert_equal(pairwise_hamming(spikes, "torch"), pairwise_hamming_reference(spikes), "H")
+    scorer = HammingKernelScorer("torch")
+    scorer.add(spikes, binary=binary)
+    monkeypatch.setattr(spike_kernel, "GRAM_BLOCK_NEURONS", 1 << 20)  # one block
+    whole = HammingKernelScorer("torch")
+    whole.add(spikes, binary=binary)
+    assert_equal(scorer.kernel, whole.kernel, "K from blocks vs one block")
+
+
 def test_spikes_are_what_is_positive(device):
     """Like the authors' (out > 0): any positive value spikes, zero and negatives do not."""
     values = torch.tensor([[0.5, -1.0, 0.0, 2.0], [1.0, 0.0, -0.0, 0.0]], device=device)
