@@ -28,6 +28,7 @@ device, so nothing is copied to the host per layer.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Optional
@@ -206,10 +207,20 @@ def _as_rows(spikes: Tensor) -> Tensor:
 GRAM_BLOCK_NEURONS = 16384  # neurons per int8 block: B x 16 KiB at a time
 
 
+@functools.lru_cache(maxsize=None)
+def _cpu_int8_products() -> bool:
+    """Whether this torch multiplies int8 matrices on the CPU (torch._int_mm)."""
+    try:
+        one = torch.ones((1, 1), dtype=torch.int8)
+        return int(torch._int_mm(one, one.t())) == 1
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return False
+
+
 def _gram_torch(rows: Tensor, binary: bool) -> Tensor:
     """G = x x^T [B, B] int32 of the binary rows x = (rows > 0) [B, N], exact. binary: rows
     hold only 0 and 1, so they are converted as they are (no thresholding)."""
-    if rows.device.type != "cpu":
+    if rows.device.type != "cpu" or not _cpu_int8_products():
         x = rows if binary and rows.dtype == torch.float32 else (rows > 0).to(torch.float32)
         return (x @ x.t()).to(torch.int32)
     batch_size, neuron_count = rows.shape

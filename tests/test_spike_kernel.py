@@ -98,6 +98,19 @@ def test_torch_path_adds_neuron_blocks_exactly(binary, monkeypatch):
     assert_equal(scorer.kernel, whole.kernel, "K from blocks vs one block")
 
 
+def test_torch_path_without_int8_products_gives_the_same_kernel(monkeypatch):
+    """Where torch has no int8 matrix product (or off the CPU) the Gram matrix is a float32
+    product, exact below 2^24 neurons: the same H and K."""
+    from snnzoo.kernels import spike_kernel
+    spikes = _spikes((12, 4, 6, 5), "cpu")
+    kernels = []
+    for available in (True, False):
+        monkeypatch.setattr(spike_kernel, "_cpu_int8_products", lambda: available)
+        assert_equal(pairwise_hamming(spikes, "torch"), pairwise_hamming_reference(spikes), "H")
+        kernels.append(hamming_kernel(spikes, "torch"))
+    assert_equal(kernels[1], kernels[0], "K from float32 vs int8 products")
+
+
 def test_spikes_are_what_is_positive(device):
     """Like the authors' (out > 0): any positive value spikes, zero and negatives do not."""
     values = torch.tensor([[0.5, -1.0, 0.0, 2.0], [1.0, 0.0, -0.0, 0.0]], device=device)
