@@ -269,8 +269,6 @@ def train(args) -> dict:
                        disable=rank != 0, dynamic_ncols=True)
             for step in bar:
                 images, labels = training_batch(batches[step], epoch, step)
-                if args.channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
                 with autocast(device, args.amp):
                     logits = network(images).float()
                 loss = F.cross_entropy(logits, labels)
