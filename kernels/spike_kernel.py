@@ -200,8 +200,8 @@ def _as_rows(spikes: Tensor) -> Tensor:
 # The kernel's algorithm with torch ops: one Gram matrix x x^T instead of the authors' two
 # products with 1 - x, then the same float32 epilogue. On the CPU the Gram matrix is exact
 # integer arithmetic, as in the Triton kernel: blocks of the neurons as int8, multiplied with
-# int32 accumulation (torch._int_mm; VNNI runs it at 2-3x the float32 product, measured at
-# B = 32 to 256). Elsewhere (the torch backend on CUDA) it is a float32 product, exact below
+# int32 accumulation (torch._int_mm, which VNNI speeds up; benchmarks/scorer.py records the
+# gain). Elsewhere (the torch backend on CUDA) it is a float32 product, exact below
 # 2^24 neurons.
 
 GRAM_BLOCK_NEURONS = 16384  # neurons per int8 block: B x 16 KiB at a time
@@ -365,7 +365,7 @@ class HammingKernelScorer:
         """Add the term of one LIF output spikes [B, ...] to K, in place, and count it.
 
         binary=True promises that spikes hold only 0 and 1 (as snnzoo's LIF outputs do): the
-        CPU path then multiplies float32 spikes as they are instead of a thresholded copy."""
+        CPU path then converts them to int8 as they are, without thresholding them first."""
         _check_spikes(spikes)
         batch_size = spikes.shape[0]
         if self.kernel is None:
