@@ -16,7 +16,10 @@ Contenders, with equal weights, on the same batch, measured in turns in the same
                         (fallback_random), so that its dropout masks equal the others'
   (f) snnzoo fused      inference only: (d) after timm.utils.reparameterize_model, which
                         folds each convolution's BatchNorm into it (its running statistics are
-                        constants in eval mode); equal to (d) up to float rounding
+                        constants in eval mode), and the transition's average pool into its
+                        convolution (one 4x4 convolution of stride 2: 4/9 of the products);
+                        equal to (d) up to float rounding
+  (g) snnzoo compiled fused  with --compile, inference only: (f) compiled as (e) is
 
 Modes: "inference" is eval mode under no_grad; "training" is train mode, forward, cross-entropy
 and backward. Before timing, every contender is checked against (a) twice, with the RNG seeded
@@ -86,7 +89,8 @@ QUICK_CPU_WIDTH = 32  # --quick on the CPU: a quarter of snasnet_cifar100's widt
 
 COMPILED = "(e) snnzoo compiled"
 FUSED = "(f) snnzoo fused"
-INFERENCE_ONLY = (FUSED,)
+COMPILED_FUSED = "(g) snnzoo compiled fused"
+INFERENCE_ONLY = (FUSED, COMPILED_FUSED)
 
 
 def in_mode(found: dict, mode: str) -> dict:
@@ -114,10 +118,10 @@ def build_contenders(name: str, width, device: torch.device, compiled: bool = Fa
     found = {key: model.to(device) for key, model in found.items()}
     if compiled:
         torch._inductor.config.fallback_random = True  # eager's dropout masks
-        if device.type == "cuda":
-            found[COMPILED] = torch.compile(copy.deepcopy(ours), mode="reduce-overhead")
-        else:
-            found[COMPILED] = torch.compile(copy.deepcopy(found["(d) snnzoo channels_last"]))
+        options = dict(mode="reduce-overhead") if device.type == "cuda" else {}
+        base = ours if device.type == "cuda" else found["(d) snnzoo channels_last"]
+        found[COMPILED] = torch.compile(copy.deepcopy(base), **options)
+        found[COMPILED_FUSED] = torch.compile(reparameterize_model(base.eval()), **options)
     return found, model_args, genotype
 
 

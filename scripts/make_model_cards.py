@@ -100,7 +100,7 @@ BIBTEX = """@inproceedings{kim2022neural,
 AUTHORS_CODE = ("https://github.com/Intelligent-Computing-Lab-Yale/"
                 "Neural-Architecture-Search-for-Spiking-Neural-Networks")
 # Top-level modules whose per-step output shape the macro-network table shows, in order.
-STAGES = ("stem", "cell1", "transition", "pool1", "cell2", "final_act", "pool2", "pre_lif", "fc")
+STAGES = ("stem", "cell1", "transition", "cell2", "final_act", "pool2", "pre_lif", "fc")
 
 
 class CardError(RuntimeError):
@@ -415,8 +415,8 @@ def _macro(facts: dict) -> list[str]:
         ("stem", f"conv 3\u00d73{stride} \u2192 BN, **once per image** on the static image "
                  f"(direct encoding); its output is the input of every timestep"),
         ("cell1", f"the searched cell, {width} channels"),
-        ("transition", f"BN \u2192 LIF \u2192 conv 3\u00d73 to {2 * width} channels \u2192 BN"),
-        ("pool1", "avg-pool 2\u00d72"),
+        ("transition", f"BN \u2192 LIF \u2192 conv 3\u00d73 to {2 * width} channels \u2192 BN "
+                       f"\u2192 avg-pool 2\u00d72"),
         ("cell2", f"the searched cell, {2 * width} channels"),
         ("final_act", "BN \u2192 LIF"),
         ("pool2", f"avg-pool {pool}\u00d7{pool}"),

@@ -315,6 +315,57 @@ def test_fuse_conv_bn_equals_conv_then_batchnorm(kernel_size, conv_bias, affine,
                      "fused float32")
 
 
+@pytest.mark.parametrize("kernel_size, padding, pool, groups, side, layout", [
+    (3, 1, 2, 1, 8, torch.channels_last), (3, 1, 2, 2, 7, torch.contiguous_format),
+    (1, 0, 3, 1, 10, torch.contiguous_format), (3, 0, (2, 3), 1, 9, torch.channels_last)])
+def test_fold_avg_pool_equals_conv_batchnorm_then_pool(kernel_size, padding, pool, groups, side,
+                                                        layout):
+    from snnzoo.models.cells import SeqAvgPool2d, SeqBatchNorm2d, SeqConv2d, fuse_conv_bn
+    torch.manual_seed(0)
+    conv = SeqConv2d(4, 6, kernel_size, padding=padding, groups=groups, bias=False).double()
+    bn = SeqBatchNorm2d(6).double().eval()
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.2, 3)
+        bn.weight.uniform_(-2, 2)
+        bn.bias.uniform_(-1, 1)
+    conv.to(memory_format=layout)
+    pooling = SeqAvgPool2d(pool, pool)
+    fused = fuse_conv_bn(conv, bn, pooling)
+    pool = torch.nn.modules.utils._pair(pool)
+    assert fused.stride == pool and fused.kernel_size == tuple(
+        kernel_size + p - 1 for p in pool) and fused.groups == groups
+    assert fused.weight.is_contiguous(memory_format=layout) and not fused.training
+    x = (torch.rand(2, 3, 4, side, side) < 0.3).double()  # [T, B, C, H, W] spikes, odd sides too
+    with torch.no_grad():
+        expected = pooling(bn(conv(x)))
+        assert expected.shape == fused(x).shape
+        assert_close(fused(x), expected, 1e-12, 1e-12, "conv, BN and pool as one conv")
+        # By hand at one output: the mean of the 2x2 (or p x q) window of conv -> bn outputs.
+        y = bn(conv(x))[1, 2, :, pool[0]:2 * pool[0], pool[1]:2 * pool[1]].mean((-1, -2))
+        assert_close(fused(x)[1, 2, :, 1, 1], y, 1e-12, 1e-12, "one window")
+
+
+def test_fold_avg_pool_refuses_what_is_not_one_convolution():
+    from snnzoo.models.cells import (ConvBNSequential, SeqAvgPool2d, SeqBatchNorm2d, SeqConv2d,
+                                     fold_avg_pool, pool_folds_into)
+    conv = SeqConv2d(2, 2, 3, padding=1)
+    assert pool_folds_into(conv, SeqAvgPool2d(2))
+    for pool in (SeqAvgPool2d(3, 2), SeqAvgPool2d(2, 2, padding=1), SeqAvgPool2d(2, ceil_mode=True),
+                 SeqAvgPool2d(2, divisor_override=3), torch.nn.MaxPool2d(2)):
+        assert not pool_folds_into(conv, pool), pool
+        with pytest.raises(ValueError, match="not one convolution"):
+            fold_avg_pool(conv, pool)
+    assert not pool_folds_into(SeqConv2d(2, 2, 3, stride=2), SeqAvgPool2d(2))
+    # A pool that does not fold stays a pool after the fused pair, and the result is unchanged.
+    layers = ConvBNSequential(SeqConv2d(2, 2, 3, padding=1), SeqBatchNorm2d(2), SeqAvgPool2d(3, 2))
+    fused = layers.eval().fuse()
+    assert isinstance(fused[2], SeqAvgPool2d) and fused[0].stride == (1, 1)
+    x = torch.rand(1, 2, 9, 9)
+    with torch.no_grad():
+        assert_close(fused(x), layers(x), 1e-5, 1e-5, "unfolded pool")
+
+
 @pytest.mark.parametrize("genotype, cell", GENOTYPES[:3])
 def test_reparameterized_model_fires_as_the_model(genotype, cell, tmp_path):
     from timm.utils import reparameterize_model
@@ -331,6 +382,9 @@ def test_reparameterized_model_fires_as_the_model(genotype, cell, tmp_path):
     assert not (tmp_path / "fused").exists()
     left = [name for name, m in fused.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert left == ["transition.0", "final_act.0"]  # the two that precede a neuron, not a conv
+    pooled = fused.transition[2]  # conv 3x3 -> BN -> avg-pool 2 as one 4x4 conv of stride 2
+    assert pooled.kernel_size == (4, 4) and pooled.stride == (2, 2)
+    assert [type(m).__name__ for m in fused.transition[3:]] == ["Identity", "Identity"]
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in ours.modules()) > 2  # a copy fused
     x = (torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2).double()
     spikes = []

@@ -13,13 +13,15 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules.utils import _pair
 
 from snnzoo.layers import LIF
 
 from .genotype import NUM_NODES, Genotype
 
 __all__ = ["ConvBNSequential", "SeqConv2d", "SeqBatchNorm2d", "SeqAvgPool2d", "SharedDropout",
-           "SpikingConv", "SpikingConvBN", "SNASCell", "fuse_conv_bn", "make_edge"]
+           "SpikingConv", "SpikingConvBN", "SNASCell", "fold_avg_pool", "fuse_conv_bn",
+           "make_edge", "pool_folds_into"]
 
 
 def _fold_time(module_forward, x: Tensor) -> Tensor:
@@ -192,51 +194,118 @@ class SpikingConv(_InferenceOnly, _SpikingEdge):
         return self.conv(spikes)
 
 
-def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> SeqConv2d:
+def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d,
+                 pool: Optional[nn.AvgPool2d] = None) -> SeqConv2d:
     """conv -> bn in eval mode as one convolution: weight w s and bias (c - mean) s + beta per
     output channel, s = gamma / sqrt(var + eps) and c conv's own bias (or 0), computed in
     float64 on the CPU and stored in conv's dtype, device and memory layout. Equal to conv ->
     bn up to float rounding (in float32 a membrane within rounding of the threshold may fire
-    differently). Draws no random numbers."""
+    differently). Draws no random numbers.
+
+    With pool (an average pool that pool_folds_into(conv) accepts), conv -> bn -> pool as one
+    convolution of pool's stride: see fold_avg_pool."""
     if bn.training or bn.running_mean is None:
         raise ValueError(
             f"folding {bn} into a convolution uses its running statistics, which only eval mode "
             f"uses: call model.eval() first (timm.utils.reparameterize_model(model.eval())), "
             f"and keep track_running_stats=True")
-
-    def exact(tensor):
-        return tensor.detach().to("cpu", torch.float64)
-
-    scale = torch.rsqrt(exact(bn.running_var) + bn.eps)
+    scale = torch.rsqrt(_exact(bn.running_var) + bn.eps)
     if bn.weight is not None:
-        scale = scale * exact(bn.weight)
-    bias = -exact(bn.running_mean) * scale
+        scale = scale * _exact(bn.weight)
+    bias = -_exact(bn.running_mean) * scale
     if conv.bias is not None:
-        bias = bias + exact(conv.bias) * scale
+        bias = bias + _exact(conv.bias) * scale
     if bn.bias is not None:
-        bias = bias + exact(bn.bias)
-    fused = SeqConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                      conv.padding, conv.dilation, conv.groups, bias=True,
-                      padding_mode=conv.padding_mode, device="meta")
+        bias = bias + _exact(bn.bias)
+    weight = _exact(conv.weight) * scale.view(-1, 1, 1, 1)
+    if pool is not None:
+        return fold_avg_pool(conv, pool, weight, bias)
+    return _conv_like(conv, weight, bias)
+
+
+def pool_folds_into(conv: nn.Module, pool: nn.Module) -> bool:
+    """Whether conv -> pool is one convolution: pool averages non-overlapping windows
+    (kernel = stride, no padding, floor mode, no divisor override) and conv has stride 1,
+    dilation 1 and zero padding."""
+    return (isinstance(conv, nn.Conv2d) and type(pool) in (nn.AvgPool2d, SeqAvgPool2d)
+            and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str)
+            and _pair(pool.kernel_size) == _pair(pool.stride if pool.stride else pool.kernel_size)
+            and _pair(pool.padding) == (0, 0) and not pool.ceil_mode
+            and pool.divisor_override is None)
+
+
+def fold_avg_pool(conv: nn.Conv2d, pool: nn.AvgPool2d, weight: Optional[Tensor] = None,
+                  bias: Optional[Tensor] = None) -> SeqConv2d:
+    """conv (stride 1, kernel k, padding P) -> average pool p x p of stride p as one
+    convolution of kernel k + p - 1, stride p and padding P whose weight is the sum of the p*p
+    shifts of conv's weight over p*p (an output averages the p x p conv outputs of its window,
+    each a weighted sum of its shifted input window). It computes 1/p^2 of conv's outputs with
+    (k + p - 1)^2 / k^2 times the products each: for 3x3 and p = 2, 4/9 of the products.
+    Equal to conv -> pool up to float rounding; the same output size (floor(H'/p) both).
+    weight and bias (float64) default to conv's own; the result has conv's dtype, device and
+    layout. In eval mode a BatchNorm between them is an affine map per channel, which
+    commutes with the average: fuse_conv_bn(conv, bn, pool) folds all three."""
+    if not pool_folds_into(conv, pool):
+        raise ValueError(f"{pool} after {conv} is not one convolution: it takes an average pool "
+                         f"with kernel = stride and no padding after a convolution of stride 1")
+    weight = _exact(conv.weight) if weight is None else weight
+    if bias is None and conv.bias is not None:
+        bias = _exact(conv.bias)
+    (kh, kw), (ph, pw) = conv.kernel_size, _pair(pool.kernel_size)
+    pooled = weight.new_zeros(*weight.shape[:2], kh + ph - 1, kw + pw - 1)
+    for a in range(ph):
+        for b in range(pw):
+            pooled[:, :, a:a + kh, b:b + kw] += weight
+    return _conv_like(conv, pooled / (ph * pw), bias, stride=(ph, pw))
+
+
+def _exact(tensor: Tensor) -> Tensor:
+    return tensor.detach().to("cpu", torch.float64)
+
+
+def _conv_like(conv: nn.Conv2d, weight: Tensor, bias: Optional[Tensor],
+               stride: Optional[tuple] = None) -> SeqConv2d:
+    """A SeqConv2d with conv's channels, padding and groups, the given float64 weight (its
+    kernel size taken from it) and bias, stored in conv's dtype, device and memory layout, in
+    eval mode; built on the meta device, so that no random numbers are drawn."""
+    fused = SeqConv2d(conv.in_channels, conv.out_channels, tuple(weight.shape[2:]),
+                      stride or conv.stride, conv.padding, conv.dilation, conv.groups,
+                      bias=bias is not None, padding_mode=conv.padding_mode, device="meta")
+    like = conv.weight
+    if weight.shape == like.shape:
+        stored = torch.empty_like(like)  # conv's strides exactly
+    else:
+        channels_last = not like.is_contiguous() and like.is_contiguous(
+            memory_format=torch.channels_last)
+        stored = torch.empty(weight.shape, dtype=like.dtype, device=like.device).contiguous(
+            memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     with torch.no_grad():
-        weight = torch.empty_like(conv.weight)  # conv's dtype, device and layout
-        weight.copy_(exact(conv.weight) * scale.view(-1, 1, 1, 1))
-    requires_grad = conv.weight.requires_grad
-    fused.weight = nn.Parameter(weight, requires_grad=requires_grad)
-    fused.bias = nn.Parameter(bias.to(conv.weight.device, conv.weight.dtype),
-                              requires_grad=requires_grad)
+        stored.copy_(weight)
+    requires_grad = like.requires_grad
+    fused.weight = nn.Parameter(stored, requires_grad=requires_grad)
+    if bias is not None:
+        fused.bias = nn.Parameter(bias.to(like.device, like.dtype), requires_grad=requires_grad)
     return fused.train(False)
 
 
 class ConvBNSequential(nn.Sequential):
     """nn.Sequential whose fuse() folds each convolution -> BatchNorm pair (fuse_conv_bn),
-    the BatchNorm's place taken by an Identity so that the other layers keep their names."""
+    and an average pool that follows the pair where it folds too (fold_avg_pool), the places
+    of the folded layers taken by Identities so that the other layers keep their names."""
 
     def fuse(self) -> nn.Sequential:
         layers = list(self)
         for k in range(len(layers) - 1):
-            if isinstance(layers[k], nn.Conv2d) and isinstance(layers[k + 1], nn.BatchNorm2d):
-                layers[k], layers[k + 1] = fuse_conv_bn(layers[k], layers[k + 1]), nn.Identity()
+            conv, bn = layers[k], layers[k + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                pool = layers[k + 2] if k + 2 < len(layers) else None
+                if pool_folds_into(conv, pool):
+                    layers[k] = fuse_conv_bn(conv, bn, pool)
+                    layers[k + 2] = nn.Identity()
+                else:
+                    layers[k] = fuse_conv_bn(conv, bn)
+                layers[k + 1] = nn.Identity()
         return _FusedSequential(*layers).train(False)
 
 

@@ -3,7 +3,7 @@ Networks" (ECCV 2022, arXiv:2201.10355), as timm model entrypoints.
 
 The macro network (the authors' ``model_snn.SNASNet``): a stem conv3x3 + BN computed once on
 the static image (direct encoding), then per timestep: cell 1, a transition (BN, LIF, conv3x3
-to twice the width, BN), avgpool 2, cell 2, BN + LIF, avgpool (``second_pool``), and a
+to twice the width, BN, avgpool 2), cell 2, BN + LIF, avgpool (``second_pool``), and a
 classifier (dropout with one mask for all steps, Linear, LIF, Linear) whose output neurons
 vote in groups, one group per class; the logits are the vote averaged over T. Everything
 outside the cells runs all T steps at once.
@@ -89,8 +89,8 @@ class SNASNet(nn.Module):
         self.cell1 = SNASCell(self.genotype_spec, width, neuron)
         self.transition = ConvBNSequential(
             SeqBatchNorm2d(width), LIF(**neuron),
-            SeqConv2d(width, 2 * width, 3, padding=1, bias=False), SeqBatchNorm2d(2 * width))
-        self.pool1 = SeqAvgPool2d(2, 2)
+            SeqConv2d(width, 2 * width, 3, padding=1, bias=False), SeqBatchNorm2d(2 * width),
+            SeqAvgPool2d(2, 2))  # reparameterize_model folds conv, BN and pool into one conv
         self.cell2 = SNASCell(self.genotype_spec, 2 * width, neuron)
         self.final_act = nn.Sequential(SeqBatchNorm2d(2 * width), LIF(**neuron))
         self.pool2 = SeqAvgPool2d(second_pool, second_pool)
@@ -158,7 +158,7 @@ class SNASNet(nn.Module):
     def forward_features(self, x: Tensor) -> Tensor:
         """Images [B, C, H, W] or sequences [T, B, C, H, W] -> spikes [T, B, 2*width, h, w]."""
         x = self.cell1(self._encode(x))
-        x = self.pool1(self.transition(x))
+        x = self.transition(x)
         x = self.cell2(x)
         return self.pool2(self.final_act(x))
 
