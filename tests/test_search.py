@@ -83,8 +83,12 @@ def test_score_equals_the_authors_procedure(genotype, cell, layout):
     expected = authors_score(reference, images)
     torch.manual_seed(1)
     assert ours.training
+    buffers = {name: buffer.clone() for name, buffer in ours.named_buffers()}
     value = score(ours, images)
     assert ours.training, "score leaves the model in the mode it was given"
+    for name, buffer in ours.named_buffers():  # a train-mode pass moves them; score restores
+        assert torch.equal(buffer, buffers[name]), f"score changed {name}"
+    assert not torch.equal(reference.stem[1].running_mean, buffers["stem.1.running_mean"])
     assert math.isfinite(expected) and value == pytest.approx(expected, rel=1e-9, abs=1e-9)
     ours.eval()
     score(ours, images)
@@ -104,6 +108,29 @@ def test_eval_mode_score_counts_the_last_steps_feedback_neurons():
     expected = authors_score(reference, images)
     assert math.isfinite(expected)
     assert score(ours, images) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def test_score_skips_only_the_last_steps_feedback_convolutions_in_train_mode():
+    from snnzoo.models.cells import spikes_only
+    model = SNASNet(**dict(MODEL_ARGS["snasnet_fmnist"], genotype="0302 0030 3003 0000", width=4,
+                           classifier_width=8))
+    calls = []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.register_forward_hook(lambda m, i, o, name=name: calls.append(name))
+    images = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        model(images)
+        everything = list(calls)
+        calls.clear()
+        with spikes_only():
+            model(images)
+    feedback = ["cell1.edges.2_0.conv", "cell2.edges.2_0.conv"]  # the only feedback edge, 2 -> 0
+    assert all(everything.count(name) == model.timesteps for name in feedback)
+    for name in set(everything):
+        skipped = 1 if name in feedback else 0
+        assert calls.count(name) == everything.count(name) - skipped, name
+    assert model.training
 
 
 def test_silent_network_scores_minus_infinity_with_a_warning():

@@ -8,7 +8,8 @@ by step; everything else runs all T steps in one call, where the fused LIF kerne
 
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,24 @@ from .genotype import NUM_NODES, Genotype
 
 __all__ = ["ConvBNSequential", "SeqConv2d", "SeqBatchNorm2d", "SeqAvgPool2d", "SharedDropout",
            "SpikingConv", "SpikingConvBN", "SNASCell", "fold_avg_pool", "fuse_conv_bn",
-           "make_edge", "pool_folds_into"]
+           "make_edge", "pool_folds_into", "spikes_only"]
+
+
+_SPIKES_ONLY = [False]
+
+
+@contextlib.contextmanager
+def spikes_only() -> Iterator[None]:
+    """Within it, cells in train mode skip their last step's feedback convolutions and
+    BatchNorms, as eval mode does: what they compute reaches no later step, so no spike depends
+    on it, and in train mode only those BatchNorms' running statistics would (they then see
+    T - 1 updates instead of T). For callers that look at spikes alone and restore the
+    statistics (snnzoo.search.score)."""
+    previous, _SPIKES_ONLY[0] = _SPIKES_ONLY[0], True
+    try:
+        yield
+    finally:
+        _SPIKES_ONLY[0] = previous
 
 
 def _fold_time(module_forward, x: Tensor) -> Tensor:
@@ -359,9 +377,9 @@ class SNASCell(nn.Module):
     (backward cells): at step t node j sends op(j->i)(input of node j) back to node i, and it
     is added to node i's input at step t+1; the input of node i < 3 is its value plus what it
     was sent. Sums run in increasing order of the source node, as the authors' code adds them.
-    In eval mode the last step's feedback convolutions, which reach no later step, are skipped
-    (their neurons still fire, so spike hooks see every step; forward hooks on those
-    convolutions and BatchNorms see T - 1 calls). In backward cells, neurons with equal
+    In eval mode (and in train mode within spikes_only()) the last step's feedback
+    convolutions, which reach no later step, are skipped (their neurons still fire, so spike
+    hooks see every step; forward hooks on those convolutions and BatchNorms see T - 1 calls). In backward cells, neurons with equal
     parameters on edges that leave the same node fire alike, so each step computes them once
     (see _spikes).
     """
@@ -430,7 +448,7 @@ class SNASCell(nn.Module):
                 value = self._node_value(node_inputs, j, x_t, True, fired)
                 node_inputs.append(_add(value, feedback[j]) if j < NUM_NODES - 1 else value)
             outputs.append(node_inputs[-1])
-            if t == len(x_seq) - 1 and not self.training:
+            if t == len(x_seq) - 1 and (not self.training or _SPIKES_ONLY[0]):
                 self._fire_last_feedback(node_inputs, fired)
                 break
             feedback = [None] * (NUM_NODES - 1)
@@ -443,8 +461,9 @@ class SNASCell(nn.Module):
 
     def _fire_last_feedback(self, node_inputs: list, fired: dict) -> None:
         """The last step's feedback reaches no later step. In eval mode, where BatchNorm keeps
-        no statistics, only its neurons fire (spike hooks see every step); the convolutions
-        and BatchNorms after them are skipped. Training runs them for the running statistics."""
+        no statistics, and within spikes_only(), only its neurons fire (spike hooks see every
+        step); the convolutions and BatchNorms after them are skipped. Training runs them for
+        the running statistics."""
         for _, j, edge in self._feedback_edges():
             if isinstance(edge, _SpikingEdge):
                 self._spikes(edge.lif, j, node_inputs[j], fired)

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from snnzoo.kernels.spike_kernel import HammingKernelScorer
 from snnzoo.layers import LIF
+from snnzoo.models.cells import spikes_only
 
 __all__ = ["score", "authors_score"]
 
@@ -17,7 +18,10 @@ def score(model: nn.Module, images: Tensor, backend: str = "auto") -> float:
     """log|det(K / L)| where K sums, over every LIF output at every timestep (L of them), the
     B x B kernel N - 0.5 H / (q + 1e-3) of the batch's spike rows (H: Hamming distances, q:
     the rows' firing-rate mismatch). The model stays in the mode it was given (the search
-    scores in train mode, as the authors did). -inf, with a warning, for a singular kernel."""
+    scores in train mode, as the authors did), its buffers as they were: a train-mode pass
+    would update BatchNorm's running statistics, which the score does not use (so the cells
+    skip what only those would see, snnzoo.models.cells.spikes_only). -inf, with a warning,
+    for a singular kernel."""
     scorer = HammingKernelScorer(backend)
 
     def accumulate(lif, spikes, multistep):
@@ -28,7 +32,13 @@ def score(model: nn.Module, images: Tensor, backend: str = "auto") -> float:
                if isinstance(module, LIF)]
     if not handles:
         raise ValueError(f"{type(model).__name__} has no snnzoo LIF neurons to score")
-    _forward_with_hooks(model, images, handles)
+    saved = [(buffer, buffer.clone()) for buffer in model.buffers()]
+    try:
+        with spikes_only():
+            _forward_with_hooks(model, images, handles)
+    finally:
+        for buffer, value in saved:
+            buffer.copy_(value)
     return scorer.score()
 
 
