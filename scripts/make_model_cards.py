@@ -471,9 +471,9 @@ def _usage(facts: dict) -> list[str]:
             "                             pretrained_cfg_overlay=dict("
             "file=\"DIR/model.safetensors\"))",
             "```", "",
-            "For faster inference, fold the BatchNorms into the convolutions (timm's "
-            "reparameterisation; the same spikes up to float rounding) and compile; on a CPU, "
-            "compute in NHWC too:", "",
+            "For faster inference, fold the BatchNorms, and the average pool after the "
+            "transition, into the convolutions (timm's reparameterisation; the same spikes up "
+            "to float rounding) and compile; on a CPU, compute in NHWC too:", "",
             "```python",
             "import timm, torch", "",
             "model = timm.utils.reparameterize_model(model.eval())",

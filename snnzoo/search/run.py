@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
 import torch.distributed as dist
@@ -121,31 +122,35 @@ def _rewrite_atomically(path: Path, text: str):
     os.replace(tmp, path)
 
 
-def _check_settings(out: Path, settings: dict, resume: bool):
+def _previous_settings(out: Path) -> Optional[dict]:
+    """The settings recorded by the run in out (defaults for keys added since), or None."""
     path = out / SETTINGS
-    if path.exists() or (out / CANDIDATES).exists():
+    if not path.exists():
+        return None
+    return {**RUN_KEY_DEFAULTS, **json.loads(path.read_text())}
+
+
+def _check_settings(out: Path, settings: dict, previous: Optional[dict], resume: bool):
+    if previous is not None or (out / CANDIDATES).exists():
         if not resume:
             raise SystemExit(f"error: {out} holds a search already; pass --resume to continue "
                              f"it, or choose another --out")
-        if path.exists():
-            previous = json.loads(path.read_text())
-            previous = {**RUN_KEY_DEFAULTS, **previous}
+        if previous is not None:
             changed = {key: (previous.get(key), settings[key]) for key in RUN_KEYS
                        if previous.get(key) != settings[key]}
             if changed:
                 raise SystemExit(f"error: --resume with different settings than the run in {out}: "
                                  + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items()))
-    _rewrite_atomically(path, json.dumps(settings, indent=2) + "\n")
+    _rewrite_atomically(out / SETTINGS, json.dumps(settings, indent=2) + "\n")
 
 
-def _channels_last_setting(args, out: Path) -> bool:
+def _channels_last_setting(args, previous: Optional[dict]) -> bool:
     """--channels-last as given; if not given, what the run being resumed used (runs recorded
     before the setting existed used the contiguous layout), else on for the CPU only."""
     if args.channels_last is not None:
         return args.channels_last
-    if args.resume and (out / SETTINGS).exists():
-        previous = json.loads((out / SETTINGS).read_text())
-        return previous.get("channels_last", RUN_KEY_DEFAULTS["channels_last"])
+    if args.resume and previous is not None:
+        return previous["channels_last"]
     return channels_last_by_default(torch.device(args.device))
 
 
@@ -166,14 +171,15 @@ def run_search(args) -> dict:
                          f"{len(dataset)} images of {args.dataset}")
     model_args = model_args_for(args, info)
     out = args.out
-    args.channels_last = _channels_last_setting(args, out)
+    previous = _previous_settings(out)
+    args.channels_last = _channels_last_setting(args, previous)
     settings = dict(dataset=args.dataset, cell=args.cell, num_search=args.num_search,
                     batch_size=args.batch_size, repeat=args.repeat, timesteps=args.timesteps,
                     width=args.width, seed=args.seed, model_args=model_args,
                     channels_last=args.channels_last)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        _check_settings(out, settings, args.resume)
+        _check_settings(out, settings, previous, args.resume)
         read_records(out, repair=True)
     if world > 1:
         dist.barrier()
