@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -79,18 +80,28 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes(tmp_path):
+@pytest.mark.parametrize("extra", [[], ["--torchcompile", "--timesteps", "2"]],
+                         ids=["eager", "compiled"])
+def test_torchrun_two_cpu_processes(tmp_path, extra):
+    # Compiled: torch.compile wraps the DDP module (dynamo splits its graph at the gradient
+    # buckets); the folder and checkpoint keep the model's own names.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr",
          "127.0.0.1", "--master-port", port, "-m", "snnzoo.train", *FAST, "--epochs", "1",
-         "--out", str(tmp_path / "ddp")], capture_output=True, text=True, timeout=300,
+         *extra, "--out", str(tmp_path / "ddp")], capture_output=True, text=True, timeout=420,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "ddp" / "model.safetensors").is_file()
+    published = tmp_path / "published"  # the folder as pushed, without the run's checkpoint
+    published.mkdir()
+    for name in ("model.safetensors", "config.json", "README.md"):
+        shutil.copy(tmp_path / "ddp" / name, published / name)
+    assert hub.validate_model_folder(published) == []  # loads strictly into a new model
     assert (tmp_path / "ddp" / "log.csv").read_text().count("\n") == 2
+    checkpoint = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=False)
+    assert not any(key.startswith(("module.", "_orig_mod.")) for key in checkpoint["model"])
 
 
 def test_validate_reports_accuracy_and_firing(tmp_path, capsys):
