@@ -1,5 +1,7 @@
 """SNASNet entrypoints: registry-driven checks, equality with the authors' network, cells."""
 
+import copy
+
 import pytest
 import timm
 import torch
@@ -315,6 +317,34 @@ def test_fuse_conv_bn_equals_conv_then_batchnorm(kernel_size, conv_bias, affine,
         conv.float(), bn.float()
         assert_close(fuse_conv_bn(conv, bn)(x.float()), bn(conv(x.float())), 1e-5, 1e-5,
                      "fused float32")
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_seq_sequential_by_step_equals_all_steps_at_once(training):
+    # On the CPU SeqSequential runs each timestep through all its layers; that must compute
+    # what running each layer over all T steps does: outputs, gradients, running statistics.
+    from snnzoo.layers import LIF
+    from snnzoo.models.cells import ConvBNSequential, SeqAvgPool2d, SeqBatchNorm2d, SeqConv2d
+    torch.manual_seed(0)
+    stepped = ConvBNSequential(SeqBatchNorm2d(3), LIF(backend="torch"),
+                               SeqConv2d(3, 4, 3, padding=1), SeqBatchNorm2d(4),
+                               SeqAvgPool2d(2)).double().train(training)
+    whole = copy.deepcopy(stepped)
+    x = (torch.randn(4, 5, 3, 6, 6, dtype=torch.float64) * 2).requires_grad_()
+    steps_seen = []
+    stepped[1].register_spike_hook(lambda lif, s, multistep: steps_seen.append(multistep))
+    out = stepped(x)
+    expected = torch.nn.Sequential.forward(whole, x)
+    assert steps_seen == [False] * 4 and stepped[1].v is None  # stepped, and left at rest
+    assert 0 < float(out.ne(0).double().mean()) and out.shape == (4, 5, 4, 3, 3)
+    assert_close(out, expected, 1e-12, 1e-12, "output")
+    (grad,) = torch.autograd.grad((out * out).sum(), x)
+    (expected_grad,) = torch.autograd.grad((expected * expected).sum(), x)
+    assert grad.abs().max() > 0
+    assert_close(grad, expected_grad, 1e-12, 1e-12, "input gradient")
+    for (name, a), (_, b) in zip(stepped.named_buffers(), whole.named_buffers()):
+        assert_close(a.double(), b.double(), 1e-12, 1e-12, name)
+    assert int(stepped[0].num_batches_tracked) == (4 if training else 0)
 
 
 @pytest.mark.parametrize("kernel_size, padding, pool, groups, side, layout", [

@@ -21,8 +21,8 @@ from timm.models._pretrained import PretrainedCfg
 
 from snnzoo.layers import LIF
 
-from .cells import (ConvBNSequential, SeqAvgPool2d, SeqBatchNorm2d, SeqConv2d, SharedDropout,
-                    SNASCell)
+from .cells import (ConvBNSequential, SeqAvgPool2d, SeqBatchNorm2d, SeqConv2d, SeqSequential,
+                    SharedDropout, SNASCell)
 from .genotype import Genotype, parse_genotype
 
 __all__ = ["SNASNet", "SNASNetPretrainedCfg"]
@@ -92,7 +92,7 @@ class SNASNet(nn.Module):
             SeqConv2d(width, 2 * width, 3, padding=1, bias=False), SeqBatchNorm2d(2 * width),
             SeqAvgPool2d(2, 2))  # reparameterize_model folds conv, BN and pool into one conv
         self.cell2 = SNASCell(self.genotype_spec, 2 * width, neuron)
-        self.final_act = nn.Sequential(SeqBatchNorm2d(2 * width), LIF(**neuron))
+        self.final_act = SeqSequential(SeqBatchNorm2d(2 * width), LIF(**neuron))
         self.pool2 = SeqAvgPool2d(second_pool, second_pool)
         self.head_drop = SharedDropout(drop_rate)
         self.pre_fc = nn.Linear(2 * width * feature_size[0] * feature_size[1], classifier_width,
