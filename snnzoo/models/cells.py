@@ -3,7 +3,9 @@
 Stateless layers fold time into the batch. BatchNorm normalises each timestep with its own
 batch statistics in training (as the authors' per-timestep network does, running statistics
 updated once per step) and all steps at once in eval. Cells with temporal feedback run step
-by step; everything else runs all T steps in one call, where the fused LIF kernel pays.
+by step; everything else runs all T steps in one call on CUDA, where the fused LIF kernel
+pays, and one step at a time through a chain of layers on the CPU, where a step's tensors then
+stay in cache (SeqSequential).
 """
 
 from __future__ import annotations

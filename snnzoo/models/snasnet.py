@@ -6,7 +6,8 @@ the static image (direct encoding), then per timestep: cell 1, a transition (BN,
 to twice the width, BN, avgpool 2), cell 2, BN + LIF, avgpool (``second_pool``), and a
 classifier (dropout with one mask for all steps, Linear, LIF, Linear) whose output neurons
 vote in groups, one group per class; the logits are the vote averaged over T. Everything
-outside the cells runs all T steps at once.
+outside the cells runs all T steps at once on CUDA; on the CPU the transition and the final
+BN + LIF run step by step through their layers (SeqSequential), which keeps a step in cache.
 """
 
 from __future__ import annotations
