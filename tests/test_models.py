@@ -160,15 +160,17 @@ def test_equals_the_authors_network(genotype, cell, device):
         assert_close(a.float(), b.float(), 1e-6, 1e-5, f"running statistics {key}")
 
 
-@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("layout, by_step", [("contiguous", None), ("channels_last", None),
+                                             ("contiguous", True), ("contiguous", False)])
 @pytest.mark.parametrize("genotype, cell", GENOTYPES)
-def test_equals_the_authors_network_in_float64(genotype, cell, layout, device):
+def test_equals_the_authors_network_in_float64(genotype, cell, layout, by_step, device):
     # In float64 rounding cannot move a membrane across the threshold, so the two networks must
     # agree to the last bits in both modes, gradients and running statistics included, also
     # computing in channels_last (in float32 training mode its convolutions round differently
-    # and batch statistics amplify that; see benchmarks/models.py, LOGITS_ATOL).
+    # and batch statistics amplify that; see benchmarks/models.py, LOGITS_ATOL), and with the
+    # layers outside backward cells run by step and all steps at once on any device.
     ours, reference = _twin_models(genotype, cell)
-    ours = ours.double().set_backend("torch").to(device)
+    ours = ours.double().set_backend("torch").set_by_step(by_step).to(device)
     reference = reference.double().to(device)
     if layout == "channels_last":
         ours.to(memory_format=torch.channels_last)
@@ -249,13 +251,14 @@ def test_backward_cell_feedback_hand_computed():
     assert cell(x).flatten().tolist() == [2.0, 24.0, 248.0]
 
 
-@pytest.mark.parametrize("genotype, cell, computed", [
-    ("0302 0030 3003 0000", "backward", 3),  # node 0 feeds 0->1 and 0->3, node 2 2->0 and 2->3
-    ("0303 0030 2002 0200", "backward", 4),  # node 0 feeds 0->1 and 0->3
-    ("0314 0023 0004 0000", "forward", 3),   # sequences are module calls: each neuron computes
+@pytest.mark.parametrize("genotype, cell, by_step, computed", [
+    ("0302 0030 3003 0000", "backward", None, 3),  # node 0 feeds 0->1 and 0->3, node 2 2->0, 2->3
+    ("0303 0030 2002 0200", "backward", None, 4),  # node 0 feeds 0->1 and 0->3
+    ("0314 0023 0004 0000", "forward", True, 2),  # node 1 feeds 1->2 and 1->3 (the CPU default)
+    ("0314 0023 0004 0000", "forward", False, 3),  # sequences are module calls: each computes
 ])
 @pytest.mark.parametrize("training", [True, False])
-def test_neurons_on_one_node_fire_once(genotype, cell, computed, training, monkeypatch):
+def test_neurons_on_one_node_fire_once(genotype, cell, by_step, computed, training, monkeypatch):
     from snnzoo.layers import LIF
     from snnzoo.layers import lif as lif_module
     from snnzoo.models.cells import SNASCell
@@ -266,13 +269,15 @@ def test_neurons_on_one_node_fire_once(genotype, cell, computed, training, monke
                             lambda *args, original=original: calls.append(1) or original(*args))
     torch.manual_seed(0)
     model = SNASCell(parse_genotype(genotype, cell), 2, {}).train(training)
+    model.by_step = by_step
     neurons = [module for module in model.modules() if isinstance(module, LIF)]
     seen = {lif: [] for lif in neurons}
     for lif in neurons:
         lif.register_spike_hook(lambda lif, spikes, multistep: seen[lif].append(spikes))
     steps = 3
     model(torch.randn(steps, 2, 2, 4, 4) * 2)
-    per_forward = 1 if cell == "forward" else steps
+    stepped = cell == "backward" or by_step
+    per_forward = steps if stepped else 1
     assert len(calls) == computed * per_forward, f"{len(calls)} neuron computations"
     for lif, outputs in seen.items():  # every neuron's hooks still see every output
         assert len(outputs) == per_forward
@@ -283,7 +288,7 @@ def test_neurons_on_one_node_fire_once(genotype, cell, computed, training, monke
                     and hasattr(other, "lif"):
                 twins += 1
                 for ours, theirs in zip(seen[edge.lif], seen[other.lif]):
-                    assert (ours is theirs) == (cell == "backward")
+                    assert (ours is theirs) == stepped
                     assert_equal(ours, theirs, f"spikes of edges {key} and {other_key}")
     assert twins >= 1
 
@@ -345,6 +350,8 @@ def test_seq_sequential_by_step_equals_all_steps_at_once(training):
     for (name, a), (_, b) in zip(stepped.named_buffers(), whole.named_buffers()):
         assert_close(a.double(), b.double(), 1e-12, 1e-12, name)
     assert int(stepped[0].num_batches_tracked) == (4 if training else 0)
+    with pytest.raises(ValueError, match="by_step='yes' must be True, False or None"):
+        snnzoo.create_model("snasnet_fmnist", **SMALL).set_by_step("yes")
 
 
 @pytest.mark.parametrize("kernel_size, padding, pool, groups, side, layout", [

@@ -309,20 +309,30 @@ def _conv_like(conv: nn.Conv2d, weight: Tensor, bias: Optional[Tensor],
     return fused.train(False)
 
 
+def _by_step(by_step: Optional[bool], x: Tensor) -> bool:
+    """Whether layers run a sequence one timestep at a time: as set (by_step), else on the CPU.
+
+    On the CPU a step's intermediate tensors then stay in cache instead of each layer
+    streaming all T steps through memory (this project's CPU, one thread, SNASNet at 64
+    channels, 32x32, batch 32: 20-30% less time for the transition, forward and backward,
+    14-19% for forward cells); elsewhere each layer runs all T steps at once (one fused LIF
+    launch, larger kernels). The results are the same either way."""
+    return x.device.type == "cpu" if by_step is None else by_step
+
+
 class SeqSequential(nn.Sequential):
     """nn.Sequential of layers on [T, B, ...] sequences: LIFs, and stateless layers that fold
-    time into the batch. On the CPU it runs each timestep through all its layers before the
-    next (LIF.step for the neurons, which start from rest and are left at rest), so that a
-    step's intermediate tensors stay in cache instead of each layer streaming all T steps
-    through memory: 20-30% less time for SNASNet's transition at 64 channels, 32x32, batch 32
-    on this project's CPU, forward and backward. Elsewhere each layer runs all T steps at once
-    (one fused LIF launch, larger kernels). The same results either way: training-mode
-    BatchNorm normalises each step with that step's statistics in both. By step, the LIFs are
-    not called as modules (their spike hooks run; forward hooks on them do not); a static
-    input (a sequence that repeats one tensor, stride 0 in T) is never stepped."""
+    time into the batch. by_step (None: on the CPU, see _by_step) runs each timestep through
+    all its layers before the next, LIFs by LIF.step (they start from rest and are left at
+    rest); otherwise each layer runs all T steps in turn. The same results either way:
+    training-mode BatchNorm normalises each step with that step's statistics in both. By step,
+    the LIFs are not called as modules (their spike hooks run; forward hooks on them do not); a
+    static input (a sequence that repeats one tensor, stride 0 in T) is never stepped."""
+
+    by_step: Optional[bool] = None
 
     def forward(self, x: Tensor) -> Tensor:
-        if not (x.dim() == 5 and x.device.type == "cpu" and x.stride(0) != 0):
+        if not (x.dim() == 5 and x.stride(0) != 0 and _by_step(self.by_step, x)):
             return super().forward(x)
         neurons = [layer for layer in self if isinstance(layer, LIF)]
         for neuron in neurons:
@@ -411,10 +421,15 @@ class SNASCell(nn.Module):
     was sent. Sums run in increasing order of the source node, as the authors' code adds them.
     In eval mode (and in train mode within spikes_only()) the last step's feedback
     convolutions, which reach no later step, are skipped (their neurons still fire, so spike
-    hooks see every step; forward hooks on those convolutions and BatchNorms see T - 1 calls). In backward cells, neurons with equal
-    parameters on edges that leave the same node fire alike, so each step computes them once
-    (see _spikes).
+    hooks see every step; forward hooks on those convolutions and BatchNorms see T - 1 calls).
+
+    Backward cells run step by step; forward cells too where by_step says so (None: on the
+    CPU, see _by_step), and otherwise call each edge as a module on the whole sequence, so
+    that forward hooks on edges and neurons fire. Step by step, neurons with equal parameters
+    on edges that leave the same node fire alike, so each step computes them once (_spikes).
     """
+
+    by_step: Optional[bool] = None
 
     def __init__(self, genotype: Genotype, channels: int, neuron: dict):
         super().__init__()
@@ -441,7 +456,7 @@ class SNASCell(nn.Module):
     def _edge_output(self, edge: nn.Module, source: int, x: Tensor, step: bool,
                      fired: dict) -> Tensor:
         """op(x) of an edge leaving node source: one step (its neuron fired through _spikes),
-        or a whole sequence as a module call (forward cells, whose forward hooks fire)."""
+        or a whole sequence as a module call (forward cells not run by step: forward hooks fire)."""
         if not step:
             return edge(x)
         if isinstance(edge, _SpikingEdge):
@@ -465,7 +480,7 @@ class SNASCell(nn.Module):
 
     def forward(self, x_seq: Tensor) -> Tensor:
         """x_seq [T, B, C, H, W] -> output node [T, B, C, H, W]; starts from rest."""
-        if not self.stepwise:
+        if not (self.stepwise or _by_step(self.by_step, x_seq)):
             node_inputs, fired = [x_seq], {}
             for j in range(1, NUM_NODES):
                 node_inputs.append(self._node_value(node_inputs, j, x_seq, False, fired))

@@ -134,6 +134,19 @@ class SNASNet(nn.Module):
                 module.backend = backend
         return self
 
+    def set_by_step(self, by_step: Optional[bool]) -> "SNASNet":
+        """How layers outside recurrences run a sequence: True one timestep at a time through
+        each chain of layers (and forward cells step by step), False each layer on all T steps
+        at once (forward hooks on neurons and cell edges then fire), None (the default) by step
+        on the CPU, where a step then stays in cache, and at once elsewhere. The same results
+        either way; backward cells always run step by step."""
+        if by_step not in (None, True, False):
+            raise ValueError(f"by_step={by_step!r} must be True, False or None (by device)")
+        for module in self.modules():
+            if isinstance(module, (SeqSequential, SNASCell)):
+                module.by_step = by_step
+        return self
+
     def get_classifier(self) -> nn.Module:
         return self.fc
 
