@@ -327,7 +327,7 @@ def _status(facts: dict, folder: Path, has_measured: bool) -> str:
     until = ("Until they are, `pretrained=True` raises an error that says how to get weights; "
              "both ways are under [Getting weights](#getting-weights).")
     if has_measured or (folder / hub.WEIGHTS_FILENAME).is_file():
-        return (f"**Pretrained weights were trained here but are not yet published** on the Hub. "
+        return ("**Pretrained weights were trained here but are not yet published** on the Hub. "
                 + until)
     if name in IN_TRAINING:
         return "**Pretrained weights are being trained and not yet published.** " + until
@@ -487,7 +487,7 @@ def _getting_weights(facts: dict) -> list[str]:
     data_flags = DATA_FLAGS.get(dataset, DEFAULT_DATA_FLAGS)
     lines = ["## Getting weights", "",
              "Train them with the authors' recipe (SGD, lr 0.1, cosine schedule, 300 epochs, "
-             f"batch 64; `--help` lists the options):", "",
+             "batch 64; `--help` lists the options):", "",
              "```", f"python -m snnzoo.train {name} --dataset {dataset} {data_flags}", "```", ""]
     if name in AUTHORS_CHECKPOINT:
         checkpoint = AUTHORS_CHECKPOINT[name]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import assert_close, assert_equal
-from snnzoo.kernels import LIFParams, lif_multistep, lif_multistep_reference, lif_step
+from snnzoo.kernels import LIFParams, lif_multistep, lif_multistep_reference
 from snnzoo.layers import LIF
 
 TOLERANCES = {torch.float32: (1e-5, 1e-5), torch.float16: (2e-3, 2e-3), torch.bfloat16: (2e-2, 2e-2)}

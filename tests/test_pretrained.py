@@ -1,7 +1,6 @@
 """SNASNet weights: the authors' checkpoints converted, and pretrained loading through a local
 Hub-compatible server (tests/hub_server.py)."""
 
-import warnings
 
 import pytest
 import timm

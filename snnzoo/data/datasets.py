@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .base import DatasetInfo, DatasetNotFoundError, build_transform
+from .base import DatasetInfo, build_transform
 from .cifar import load_cifar
 from .fashion_mnist import load_fashion_mnist, load_fashion_mnist_sample
 from .image_folder import (describe_image_folder, find_tiny_imagenet, load_image_folder,

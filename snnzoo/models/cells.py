@@ -22,9 +22,9 @@ from snnzoo.layers import LIF
 
 from .genotype import NUM_NODES, Genotype
 
-__all__ = ["ConvBNSequential", "SeqSequential", "SeqConv2d", "SeqBatchNorm2d", "SeqAvgPool2d", "SharedDropout",
-           "SpikingConv", "SpikingConvBN", "SNASCell", "fold_avg_pool", "fuse_conv_bn",
-           "make_edge", "pool_folds_into", "spikes_only"]
+__all__ = ["ConvBNSequential", "SeqSequential", "SeqConv2d", "SeqBatchNorm2d", "SeqAvgPool2d",
+           "SharedDropout", "SpikingConv", "SpikingConvBN", "SNASCell", "fold_avg_pool",
+           "fuse_conv_bn", "make_edge", "pool_folds_into", "spikes_only"]
 
 
 _SPIKES_ONLY = [False]
@@ -313,9 +313,9 @@ def _by_step(by_step: Optional[bool], x: Tensor) -> bool:
     """Whether layers run a sequence one timestep at a time: as set (by_step), else on the CPU.
 
     On the CPU a step's intermediate tensors then stay in cache instead of each layer
-    streaming all T steps through memory (this project's CPU, one thread, SNASNet at 64
-    channels, 32x32, batch 32: 20-30% less time for the transition, forward and backward,
-    14-19% for forward cells); elsewhere each layer runs all T steps at once (one fused LIF
+    streaming all T steps through memory (benchmarks/by_step.py, one thread of this project's
+    CPU: 7-26% less time per search candidate at 64 channels, 32x32, batch 32; no difference
+    for the models at batch 8); elsewhere each layer runs all T steps at once (one fused LIF
     launch, larger kernels). The results are the same either way."""
     return x.device.type == "cpu" if by_step is None else by_step
 
