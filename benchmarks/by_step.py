@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (append_csv, benchmark_parser, device_name, markdown_table,  # noqa: E402
-                    time_in_turns, versions)
+from common import (benchmark_parser, device_name, markdown_table,  # noqa: E402
+                    record_unless_mismatched, time_in_turns, versions)
 
 import snnzoo  # noqa: E402
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet  # noqa: E402
@@ -113,12 +113,8 @@ def main(argv=None) -> int:
           f"median of {repeats} in turns:\n")
     print(markdown_table(["case", "by step, ms", "all at once, ms", "by step / all at once"],
                          table))
-    if mismatches:
-        print(f"\nnot recorded: the two ways differ in {mismatches}", file=sys.stderr)
-        return 1
-    if not args.no_csv:
-        print(f"\nrecorded in {append_csv('by_step', rows)}")
-    return 0
+    return record_unless_mismatched("by_step", rows, mismatches, args.no_csv,
+                                    "the two ways compute different results")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import datetime
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -131,6 +132,20 @@ def append_csv(subject: str, rows: list[dict]) -> Path:
         writer.writerows(old_rows + rows)
     os.replace(staging, path)
     return path
+
+
+def record_unless_mismatched(subject: str, rows: list[dict], mismatches: list[str],
+                             no_csv: bool, what: str) -> int:
+    """The exit status of a benchmark: 1, recording nothing, when a check failed (mismatches,
+    printed after what: the reason the timings are not comparable), else 0 after appending
+    rows to results/<subject>.csv (unless no_csv)."""
+    if mismatches:
+        print(f"\nerror: {what}, so these timings compare different computations; nothing "
+              f"recorded:\n  " + "\n  ".join(mismatches), file=sys.stderr)
+        return 1
+    if not no_csv:
+        print(f"\nrecorded in {append_csv(subject, rows)}")
+    return 0
 
 
 def markdown_table(headers: list[str], rows: list[list]) -> str:

@@ -56,8 +56,8 @@ import torch.nn.functional as F
 from timm.utils import reparameterize_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (append_csv, device_name, markdown_table, peak_memory_mb,  # noqa: E402
-                    time_in_turns, versions)
+from common import (device_name, markdown_table, peak_memory_mb,  # noqa: E402
+                    record_unless_mismatched, time_in_turns, versions)
 
 import snnzoo  # noqa: E402
 from snnzoo.convert import convert_state_dict  # noqa: E402
@@ -311,14 +311,8 @@ def main(argv=None) -> int:
                           "throughput vs (a)", "peak MiB", "memory vs (a)",
                           "max |Δ logits| vs (a)", "max |Δ grad| / max |grad|",
                           "float64 check: max |Δ|"], table))
-    if mismatches:
-        print("\nerror: snnzoo's results differ from the authors' network's, so these timings "
-              "compare different computations; nothing recorded:\n  " + "\n  ".join(mismatches),
-              file=sys.stderr)
-        return 1
-    if not args.no_csv:
-        print(f"\nrecorded in {append_csv('models', rows)}")
-    return 0
+    return record_unless_mismatched("models", rows, mismatches, args.no_csv,
+                                    "snnzoo's results differ from the authors' network's")
 
 
 if __name__ == "__main__":
