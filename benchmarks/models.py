@@ -19,7 +19,8 @@ Contenders, with equal weights, on the same batch, measured in turns in the same
                         constants in eval mode), and the transition's average pool into its
                         convolution (one 4x4 convolution of stride 2: 4/9 of the products);
                         equal to (d) up to float rounding
-  (g) snnzoo compiled fused  with --compile, inference only: (f) compiled as (e) is
+  (g) snnzoo compiled fused  with --compile, inference only: the fused model compiled as
+                        (e) is: (f) on the CPU, (b) fused and compiled on CUDA
 
 Modes: "inference" is eval mode under no_grad; "training" is train mode, forward, cross-entropy
 and backward. Before timing, every contender is checked against (a) twice, with the RNG seeded

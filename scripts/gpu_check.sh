@@ -15,7 +15,8 @@
 # Environment: DEVICE=cpu rehearses the script here on the CPU (quick benchmarks, a few
 # training steps); SKIP_BENCHMARKS=1 trains only; BATCH (256) is the training batch; TESTS
 # replaces the list of test files run on CUDA; COMPILE=1 adds the models benchmark's
-# torch.compile contender (mode="reduce-overhead": CUDA graphs), about 2 more minutes.
+# torch.compile contenders (e) and (g) (mode="reduce-overhead": CUDA graphs), about 4 more
+# minutes.
 # EPOCHS fixes the run's length instead of fitting it to the time left: a run longer than
 # one session stops at the time limit with a checkpoint (SIGTERM), and the next session
 # continues it when the files of the last $OUT are put in resume/ (carried with the call).
@@ -85,7 +86,7 @@ bench() {  # NAME CAP ARGS...
 if [ -z "${SKIP_BENCHMARKS:-}" ]; then
     bench lif 120
     bench scorer 45
-    bench models $((${COMPILE:+120} + 150)) ${COMPILE:+--compile}
+    bench models $((${COMPILE:+240} + 150)) ${COMPILE:+--compile}
     if [ "$DEVICE" = cuda ]; then bench search 90 --width 1 --batch-size 256 --candidates 4; else bench search 90; fi
     pack
 fi

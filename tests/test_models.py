@@ -350,8 +350,11 @@ def test_seq_sequential_by_step_equals_all_steps_at_once(training):
     for (name, a), (_, b) in zip(stepped.named_buffers(), whole.named_buffers()):
         assert_close(a.double(), b.double(), 1e-12, 1e-12, name)
     assert int(stepped[0].num_batches_tracked) == (4 if training else 0)
+    model = snnzoo.create_model("snasnet_fmnist", **SMALL)
     with pytest.raises(ValueError, match="by_step='yes' must be True, False or None"):
-        snnzoo.create_model("snasnet_fmnist", **SMALL).set_by_step("yes")
+        model.set_by_step("yes")
+    fused = timm.utils.reparameterize_model(model.set_by_step(False).eval())
+    assert fused.transition.by_step is False and fused.final_act.by_step is False
 
 
 @pytest.mark.parametrize("kernel_size, padding, pool, groups, side, layout", [

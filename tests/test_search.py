@@ -123,7 +123,7 @@ def test_score_skips_only_the_last_steps_feedback_convolutions_in_train_mode():
         model(images)
         everything = list(calls)
         calls.clear()
-        with spikes_only():
+        with spikes_only(model):
             model(images)
     feedback = ["cell1.edges.2_0.conv", "cell2.edges.2_0.conv"]  # the only feedback edge, 2 -> 0
     assert all(everything.count(name) == model.timesteps for name in feedback)
@@ -250,3 +250,31 @@ def test_resume_keeps_the_memory_format_and_refuses_another(tmp_path, monkeypatc
         _search(out, "--num-search", "2", "--resume", "--channels-last")
     _search(out, "--num-search", "2", "--resume")
     assert json.loads((out / "search.json").read_text())["channels_last"] is False
+    (out / "search.json").write_text('{"dataset": "fashion-mnist-sample", ')  # cut short
+    with pytest.raises(SystemExit, match="search.json is not valid JSON .* another --out"):
+        _search(out, "--num-search", "2", "--resume")
+
+
+def test_score_leaves_the_model_as_it_was_also_when_the_forward_fails():
+    model = SNASNet(**dict(MODEL_ARGS["snasnet_fmnist"], genotype="0303 0030 2002 0200",
+                           width=4, classifier_width=8))
+    buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    calls = []
+
+    def interrupt(lif, spikes, multistep):
+        calls.append(1)
+        if len(calls) == 7:  # mid-way through cell 1's steps, after BatchNorms moved
+            raise KeyboardInterrupt
+
+    from snnzoo.layers import LIF
+    for lif in (m for m in model.modules() if isinstance(m, LIF)):
+        lif.register_spike_hook(interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        score(model, torch.rand(3, 1, 28, 28))
+    for name, buffer in model.named_buffers():
+        assert torch.equal(buffer, buffers[name]), f"score changed {name}"
+    assert all(m.v is None for m in model.modules() if isinstance(m, LIF)), "a membrane leaked"
+    assert not any(cell.spikes_only for cell in (model.cell1, model.cell2))
+    with torch.inference_mode():  # buffers made in inference mode: eval-mode scoring moves none
+        frozen = SNASNet(**dict(MODEL_ARGS["snasnet_fmnist"], width=4, classifier_width=8)).eval()
+    assert isinstance(score(frozen, torch.rand(3, 1, 28, 28)), float)  # no in-place restore

@@ -27,21 +27,22 @@ __all__ = ["ConvBNSequential", "SeqSequential", "SeqConv2d", "SeqBatchNorm2d", "
            "fuse_conv_bn", "make_edge", "pool_folds_into", "spikes_only"]
 
 
-_SPIKES_ONLY = [False]
-
-
 @contextlib.contextmanager
-def spikes_only() -> Iterator[None]:
-    """Within it, cells in train mode skip their last step's feedback convolutions and
-    BatchNorms, as eval mode does: what they compute reaches no later step, so no spike depends
-    on it, and in train mode only those BatchNorms' running statistics would (they then see
-    T - 1 updates instead of T). For callers that look at spikes alone and restore the
-    statistics (snnzoo.search.score)."""
-    previous, _SPIKES_ONLY[0] = _SPIKES_ONLY[0], True
+def spikes_only(model: nn.Module) -> Iterator[None]:
+    """Within it, the cells of model in train mode skip their last step's feedback
+    convolutions and BatchNorms, as eval mode does: what they compute reaches no later step,
+    so no spike depends on it, and in train mode only those BatchNorms' running statistics
+    would (they then see T - 1 updates instead of T). For callers that look at spikes alone
+    and restore the statistics (snnzoo.search.score). Other models are not affected."""
+    cells = [module for module in model.modules() if isinstance(module, SNASCell)]
+    previous = [cell.spikes_only for cell in cells]
+    for cell in cells:
+        cell.spikes_only = True
     try:
         yield
     finally:
-        _SPIKES_ONLY[0] = previous
+        for cell, value in zip(cells, previous):
+            cell.spikes_only = value
 
 
 def _fold_time(module_forward, x: Tensor) -> Tensor:
@@ -316,7 +317,7 @@ def _by_step(by_step: Optional[bool], x: Tensor) -> bool:
     streaming all T steps through memory (benchmarks/by_step.py, one thread of this project's
     CPU: 7-26% less time per search candidate at 64 channels, 32x32, batch 32; no difference
     for the models at batch 8); elsewhere each layer runs all T steps at once (one fused LIF
-    launch, larger kernels). The results are the same either way."""
+    launch, larger kernels). The computation is the same either way (see SeqSequential)."""
     return x.device.type == "cpu" if by_step is None else by_step
 
 
@@ -324,10 +325,12 @@ class SeqSequential(nn.Sequential):
     """nn.Sequential of layers on [T, B, ...] sequences: LIFs, and stateless layers that fold
     time into the batch. by_step (None: on the CPU, see _by_step) runs each timestep through
     all its layers before the next, LIFs by LIF.step (they start from rest and are left at
-    rest); otherwise each layer runs all T steps in turn. The same results either way:
+    rest); otherwise each layer runs all T steps in turn. The same computation either way
+    (equal in float64; in float32 up to the rounding of convolutions of B against T x B images):
     training-mode BatchNorm normalises each step with that step's statistics in both. By step,
-    the LIFs are not called as modules (their spike hooks run; forward hooks on them do not); a
-    static input (a sequence that repeats one tensor, stride 0 in T) is never stepped."""
+    the LIFs are not called as modules (their spike hooks run; forward hooks on them do not)
+    and forward hooks on the other layers see T calls on [B, ...] steps instead of one on
+    [T, B, ...]; a static input (one tensor repeated, stride 0 in T) is never stepped."""
 
     by_step: Optional[bool] = None
 
@@ -366,7 +369,9 @@ class ConvBNSequential(SeqSequential):
                 else:
                     layers[k] = fuse_conv_bn(conv, bn)
                 layers[k + 1] = nn.Identity()
-        return _FusedSequential(*layers).train(False)
+        fused = _FusedSequential(*layers).train(False)
+        fused.by_step = self.by_step
+        return fused
 
 
 class _FusedSequential(_InferenceOnly, SeqSequential):
@@ -430,6 +435,7 @@ class SNASCell(nn.Module):
     """
 
     by_step: Optional[bool] = None
+    spikes_only = False  # see spikes_only()
 
     def __init__(self, genotype: Genotype, channels: int, neuron: dict):
         super().__init__()
@@ -487,23 +493,25 @@ class SNASCell(nn.Module):
             return node_inputs[-1]
         for edge in self.edges.values():
             edge.reset()
-        feedback = [None] * (NUM_NODES - 1)
-        outputs = []
-        for t, x_t in enumerate(x_seq):
-            node_inputs, fired = [_add(x_t, feedback[0])], {}
-            for j in range(1, NUM_NODES):
-                value = self._node_value(node_inputs, j, x_t, True, fired)
-                node_inputs.append(_add(value, feedback[j]) if j < NUM_NODES - 1 else value)
-            outputs.append(node_inputs[-1])
-            if t == len(x_seq) - 1 and (not self.training or _SPIKES_ONLY[0]):
-                self._fire_last_feedback(node_inputs, fired)
-                break
+        try:
             feedback = [None] * (NUM_NODES - 1)
-            for i, j, edge in self._feedback_edges():
-                sent = self._edge_output(edge, j, node_inputs[j], True, fired)
-                feedback[i] = _add(feedback[i], sent)
-        for edge in self.edges.values():
-            edge.reset()
+            outputs = []
+            for t, x_t in enumerate(x_seq):
+                node_inputs, fired = [_add(x_t, feedback[0])], {}
+                for j in range(1, NUM_NODES):
+                    value = self._node_value(node_inputs, j, x_t, True, fired)
+                    node_inputs.append(_add(value, feedback[j]) if j < NUM_NODES - 1 else value)
+                outputs.append(node_inputs[-1])
+                if t == len(x_seq) - 1 and (not self.training or self.spikes_only):
+                    self._fire_last_feedback(node_inputs, fired)
+                    break
+                feedback = [None] * (NUM_NODES - 1)
+                for i, j, edge in self._feedback_edges():
+                    sent = self._edge_output(edge, j, node_inputs[j], True, fired)
+                    feedback[i] = _add(feedback[i], sent)
+        finally:  # at rest also when a step fails (an interrupt, a hook that raises)
+            for edge in self.edges.values():
+                edge.reset()
         return torch.stack(outputs)
 
     def _fire_last_feedback(self, node_inputs: list, fired: dict) -> None:

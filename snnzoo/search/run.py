@@ -127,7 +127,13 @@ def _previous_settings(out: Path) -> Optional[dict]:
     path = out / SETTINGS
     if not path.exists():
         return None
-    return {**RUN_KEY_DEFAULTS, **json.loads(path.read_text())}
+    try:
+        recorded = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SystemExit(f"error: {path} is not valid JSON ({error}); it records the settings of "
+                         f"the search in {out}: restore it, or start a new search with another "
+                         f"--out") from None
+    return {**RUN_KEY_DEFAULTS, **recorded}
 
 
 def _check_settings(out: Path, settings: dict, previous: Optional[dict], resume: bool):

@@ -34,11 +34,12 @@ def score(model: nn.Module, images: Tensor, backend: str = "auto") -> float:
         raise ValueError(f"{type(model).__name__} has no snnzoo LIF neurons to score")
     saved = [(buffer, buffer.clone()) for buffer in model.buffers()]
     try:
-        with spikes_only():
+        with spikes_only(model):
             _forward_with_hooks(model, images, handles)
     finally:
         for buffer, value in saved:
-            buffer.copy_(value)
+            if not torch.equal(buffer, value):  # eval mode moves none (inference tensors stay)
+                buffer.copy_(value)
     return scorer.score()
 
 
