@@ -30,8 +30,9 @@ alike so that the dropout masks match:
     network: cells, feedback, BatchNorm per step, layouts. In float64 rounding cannot move a
     membrane across the threshold, so the two networks spike alike;
   - as timed, in float32 with the contender's own neuron: inference logits must equal (a)'s to
-    LOGITS_ATOL, and so must (b)'s training-mode logits on the CPU. Other training-mode
-    differences are reported, not enforced (see LOGITS_ATOL).
+    LOGITS_ATOL, but for the contenders that round differently by design (REROUNDED), and so
+    must (b)'s training-mode logits on the CPU. Other differences are reported, not enforced
+    (see LOGITS_ATOL and REROUNDED).
 The fused neuron itself is checked spike for spike against the reference by tests/test_lif.py.
 The weights are randomised first (BatchNorm statistics and affine, classifier Linear) so that
 spikes reach the logits and the check means something; dense layers cost the same whatever the
@@ -72,10 +73,10 @@ BASELINE = "(a) authors eager"
 LOGITS_ATOL = 1e-4
 """Largest |logits difference| from the baseline, in float32, that counts as the same result.
 
-Enforced in inference, and in training mode for SAME_ROUNDING on the CPU. In training mode
-BatchNorm normalises with the batch's own statistics, and one spike that rounding moves
-across the threshold changes those statistics for every image, so the network amplifies
-rounding: where the two networks' convolutions round differently (cuDNN at T x B against B
+Enforced in inference but for REROUNDED, and in training mode for SAME_ROUNDING on the CPU.
+In training mode BatchNorm normalises with the batch's own statistics, and one spike that
+rounding moves across the threshold changes those statistics for every image, so the network
+amplifies rounding: where the two networks' convolutions round differently (cuDNN at T x B against B
 images, NHWC against NCHW, compiled graphs), the float32 training-mode logits differ by up to
 about 1 (on the CPU, relative noise of 1e-5 on one convolution's output changes the authors'
 own training-mode logits by 0.59). The float64 check shows that the computation is the same."""
@@ -92,6 +93,15 @@ COMPILED = "(e) snnzoo compiled"
 FUSED = "(f) snnzoo fused"
 COMPILED_FUSED = "(g) snnzoo compiled fused"
 INFERENCE_ONLY = (FUSED, COMPILED_FUSED)
+REROUNDED = (COMPILED, FUSED, COMPILED_FUSED)
+"""Contenders whose float32 arithmetic differs from the authors' by design, so that their
+float32 logits are reported and not enforced, in inference too (the float64 check is): fused
+weights are rounded products of weight and BatchNorm scale, and inductor computes BatchNorm and
+the neuron in its own fused kernels. A membrane within rounding of the threshold then fires
+differently, and one spike changes many after it: at width 128, batch 8, (f) first differs
+from (d) in one spike of one layer output, which grows to 0.1% of the 47 million spikes and a
+logits difference of 0.23 (benchmarks/spike_flips.py), while in float64 both equal the
+authors' network exactly."""
 
 
 def in_mode(found: dict, mode: str) -> dict:
@@ -278,7 +288,8 @@ def main(argv=None) -> int:
                 median, fastest, slowest = timings[key]
                 difference, gradient_difference = differences[mode][key]
                 gradient_text = "-" if gradient_difference is None else f"{gradient_difference:.1e}"
-                enforced = mode == "inference" or (device.type == "cpu" and key == SAME_ROUNDING)
+                enforced = ((mode == "inference" and key not in REROUNDED)
+                            or (device.type == "cpu" and key == SAME_ROUNDING))
                 if difference > LOGITS_ATOL and enforced:
                     mismatches.append(f"{label} {mode} {key}: max |logits difference| "
                                       f"{difference:.3g} > {LOGITS_ATOL}")
