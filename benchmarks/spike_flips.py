@@ -65,13 +65,14 @@ def main(argv=None) -> int:
     differing = [int((a != b).sum()) for a, b in zip(ours, other)]
     first = next((k for k, count in enumerate(differing) if count), None)
     total = sum(a.numel() for a in ours)
+    largest = (ours_logits - other_logits).abs().max().item()
     text = (f"{args.model} at width {args.width}, batch {args.batch_size}, eval mode, float32, on "
             f"{device_name(device)} ({versions()}): {REFERENCE} against {args.other}.\n\n"
             f"- neuron outputs (a LIF's whole sequence each): {len(ours)}; spikes: {total:,}\n"
             f"- first output that differs: "
             + ("none" if first is None else f"#{first}, in {differing[first]} spikes") + "\n"
             f"- spikes that differ in all: {sum(differing):,} ({sum(differing) / total:.2%})\n"
-            f"- largest |logits difference|: {(ours_logits - other_logits).abs().max().item():.3g}\n")
+            f"- largest |logits difference|: {largest:.3g}\n")
     print(text)
     stamp = datetime.date.today().isoformat()
     path = RESULTS_DIR / f"spike_flips_{stamp}.md"
