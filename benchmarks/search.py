@@ -5,7 +5,9 @@ their per-timestep network (snnzoo.models.reference.AuthorsSNASNet, per-timestep
 LIF) with a forward hook on every LIF call that computes the layer's kernel in float32 and
 adds it to a float64 numpy K (snnzoo.search.authors_score). snnzoo scores the same candidates
 (same weights, same images) with its multi-step network and the fused scorer. Both scores
-are checked equal in the same run.
+are checked equal in the same run. Like `python -m snnzoo.search`, the process first calls
+snnzoo.memory.keep_freed_memory() (malloc keeps freed memory; both procedures run with it;
+--no-keep-freed-memory leaves malloc as it is).
 
     python benchmarks/search.py [--device cuda] [--width 0.25] [--candidates 6] [--quick]
 """
@@ -25,6 +27,7 @@ from common import append_csv, device_name, markdown_table, versions  # noqa: E4
 
 from snnzoo.convert import convert_state_dict  # noqa: E402
 from snnzoo.data import first_batch, load_dataset  # noqa: E402
+from snnzoo.memory import keep_freed_memory  # noqa: E402
 from snnzoo.models.reference import AuthorsSNASNet  # noqa: E402
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet  # noqa: E402
 from snnzoo.search import authors_score, sample_genotypes, score  # noqa: E402
@@ -55,8 +58,12 @@ def main(argv=None):
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                         help="snnzoo's networks in channels_last, as python -m snnzoo.search runs "
                              "them (default: on the CPU, off on CUDA, the search's default)")
+    parser.add_argument("--keep-freed-memory", action=argparse.BooleanOptionalAction,
+                        default=True, help="as python -m snnzoo.search does (snnzoo.memory)")
     parser.add_argument("--no-csv", action="store_true")
     args = parser.parse_args(argv)
+    if args.keep_freed_memory:
+        keep_freed_memory()
     if args.channels_last is None:
         args.channels_last = channels_last_by_default(torch.device(args.device))
     if args.quick:
@@ -108,7 +115,8 @@ def main(argv=None):
     rate = {name: len(values) / sum(values) for name, values in times.items()}
     config = (f"{args.base} width x{args.width} ({base['width']} channels), batch "
               f"{args.batch_size}, T={args.timesteps}, {args.cell} cells"
-              + (", snnzoo in channels_last" if args.channels_last else ""))
+              + (", snnzoo in channels_last" if args.channels_last else "")
+              + (", malloc keeps freed memory" if args.keep_freed_memory else ""))
     rows = [[name, f"{statistics.median(times[name]):.3f}", f"{rate[name]:.3f}",
              f"{rate[name] / rate['authors']:.2f}x"] for name in times]
     print(f"\nSearch scoring on {device_name(device)} ({versions()}); {config}; "

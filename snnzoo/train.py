@@ -41,6 +41,7 @@ from snnzoo.data import (dataset_info, draw_crops, evaluation_batches, load_data
                          tensor_source, transform_batch)
 from snnzoo.evaluate import autocast, evaluate
 from snnzoo.kernels import BACKENDS
+from snnzoo.memory import keep_freed_memory
 
 CHECKPOINT = "checkpoint.pt"
 LOG_FIELDS = ["epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "test_loss",
@@ -394,6 +395,7 @@ def _restore(path: Path, model, optimizer, scheduler, device) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    keep_freed_memory()  # large activations reuse memory (snnzoo.memory)
     train(args)
     return 0
 

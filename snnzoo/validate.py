@@ -22,6 +22,7 @@ import snnzoo
 from snnzoo import hub
 from snnzoo.data import dataset_info, evaluation_batches, load_dataset
 from snnzoo.evaluate import evaluate
+from snnzoo.memory import keep_freed_memory
 
 
 def load_weights(path: Path) -> dict:
@@ -73,6 +74,7 @@ def main(argv=None) -> int:
                              "reparameterize_model does (faster; equal up to float rounding)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # large activations reuse memory (snnzoo.memory)
 
     info = dataset_info(args.dataset)
     model = snnzoo.create_model(args.model, pretrained=args.pretrained,

@@ -65,8 +65,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    from snnzoo.memory import keep_freed_memory
     from snnzoo.search.run import run_search
-    run_search(parse_args(argv))
+    args = parse_args(argv)
+    keep_freed_memory()  # candidates' large activations reuse memory (snnzoo.memory)
+    run_search(args)
     return 0
 
 
