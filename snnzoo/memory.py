@@ -2,8 +2,9 @@
 
 glibc's malloc serves blocks of 32 MiB and more (a CPU network's [T, B, C, H, W] activations,
 for one) with fresh mmap()s and unmaps them when freed, so the next forward pass faults every
-page in again. On this project's CPU that cost 0.4 ms per MiB: adding two 84 MiB tensors took
-52 ms into a new tensor and 11 ms into an existing one. keep_freed_memory() tells malloc to
+page in again. On this project's CPU adding two 84 MiB tensors took 47 ms into a new tensor
+and 9 ms into an existing one, and 10 ms into a new one after keep_freed_memory()
+(benchmarks/page_faults.py, recorded). keep_freed_memory() tells malloc to
 serve every block from its heap and to keep up to 1 GiB of freed memory there, as allocators
 such as jemalloc or tcmalloc do, which PyTorch's CPU performance guide suggests preloading. The
 process then holds on to its peak memory until it exits.
