@@ -76,10 +76,11 @@ LOGITS_ATOL = 1e-4
 Enforced in inference but for REROUNDED, and in training mode for SAME_ROUNDING on the CPU.
 In training mode BatchNorm normalises with the batch's own statistics, and one spike that
 rounding moves across the threshold changes those statistics for every image, so the network
-amplifies rounding: where the two networks' convolutions round differently (cuDNN at T x B against B
-images, NHWC against NCHW, compiled graphs), the float32 training-mode logits differ by up to
-about 1 (on the CPU, relative noise of 1e-5 on one convolution's output changes the authors'
-own training-mode logits by 0.59). The float64 check shows that the computation is the same."""
+amplifies rounding: where the two networks' convolutions round differently (cuDNN at T x B
+against B images, NHWC against NCHW, compiled graphs), the float32 training-mode logits
+differ by up to about 1 (on the CPU, relative noise of 1e-5 on one convolution's output
+changes the authors' own training-mode logits by 0.59). The float64 check shows that the
+computation is the same."""
 SAME_ROUNDING = "(b) snnzoo auto"
 """The contender whose float32 training-mode logits are enforced too, on the CPU: it runs
 the authors' convolutions in their NCHW layout, which round alike at T x B and B images there
@@ -129,10 +130,13 @@ def build_contenders(name: str, width, device: torch.device, compiled: bool = Fa
     found = {key: model.to(device) for key, model in found.items()}
     if compiled:
         torch._inductor.config.fallback_random = True  # eager's dropout masks
-        options = dict(mode="reduce-overhead") if device.type == "cuda" else {}
-        base = ours if device.type == "cuda" else found["(d) snnzoo channels_last"]
+        if device.type == "cuda":  # CUDA graphs of the NCHW network
+            options, base = dict(mode="reduce-overhead"), ours
+            fused = reparameterize_model(ours.eval())
+        else:
+            options, base, fused = {}, found["(d) snnzoo channels_last"], found[FUSED]
         found[COMPILED] = torch.compile(copy.deepcopy(base), **options)
-        found[COMPILED_FUSED] = torch.compile(reparameterize_model(base.eval()), **options)
+        found[COMPILED_FUSED] = torch.compile(fused, **options)  # fusing made a copy already
     return found, model_args, genotype
 
 

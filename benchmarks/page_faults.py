@@ -15,16 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_csv, device_name, markdown_table, versions  # noqa: E402
+from common import append_csv, device_name, markdown_table, time_it, versions  # noqa: E402
 
 SHAPE = (160, 128, 32, 32)
 
@@ -34,17 +32,10 @@ def measure() -> dict:
     torch.set_num_threads(1)
     a = torch.randn(SHAPE).contiguous(memory_format=torch.channels_last)
     b, out = torch.randn_like(a), torch.empty_like(a)
-    results = {}
-    for name, run in (("new tensor", lambda: a + b),
-                      ("existing tensor", lambda: torch.add(a, b, out=out))):
-        run()
-        times = []
-        for _ in range(20):
-            start = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - start) * 1e3)
-        results[name] = statistics.median(times)
-    return results
+    cpu = torch.device("cpu")
+    return {name: time_it(run, cpu, 1, 20)[0]
+            for name, run in (("new tensor", lambda: a + b),
+                              ("existing tensor", lambda: torch.add(a, b, out=out)))}
 
 
 def main(argv=None) -> int:

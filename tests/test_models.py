@@ -293,20 +293,27 @@ def test_neurons_on_one_node_fire_once(genotype, cell, by_step, computed, traini
     assert twins >= 1
 
 
-@pytest.mark.parametrize("kernel_size, conv_bias, affine, layout", [
-    (3, False, True, torch.contiguous_format), (1, False, True, torch.channels_last),
-    (3, True, False, torch.channels_last)])
-def test_fuse_conv_bn_equals_conv_then_batchnorm(kernel_size, conv_bias, affine, layout):
-    from snnzoo.models.cells import SeqBatchNorm2d, SeqConv2d, fuse_conv_bn
-    torch.manual_seed(0)
-    conv = SeqConv2d(3, 5, kernel_size, padding=kernel_size // 2, bias=conv_bias).double()
-    bn = SeqBatchNorm2d(5, affine=affine).double()
+def _randomised_batchnorm(channels, affine=True):
+    """A float64 SeqBatchNorm2d (train mode) with random running statistics and affine."""
+    from snnzoo.models.cells import SeqBatchNorm2d
+    bn = SeqBatchNorm2d(channels, affine=affine).double()
     with torch.no_grad():
         bn.running_mean.uniform_(-1, 1)
         bn.running_var.uniform_(0.2, 3)
         if affine:
             bn.weight.uniform_(-2, 2)
             bn.bias.uniform_(-1, 1)
+    return bn
+
+
+@pytest.mark.parametrize("kernel_size, conv_bias, affine, layout", [
+    (3, False, True, torch.contiguous_format), (1, False, True, torch.channels_last),
+    (3, True, False, torch.channels_last)])
+def test_fuse_conv_bn_equals_conv_then_batchnorm(kernel_size, conv_bias, affine, layout):
+    from snnzoo.models.cells import SeqConv2d, fuse_conv_bn
+    torch.manual_seed(0)
+    conv = SeqConv2d(3, 5, kernel_size, padding=kernel_size // 2, bias=conv_bias).double()
+    bn = _randomised_batchnorm(5, affine)
     conv.to(memory_format=layout)
     with pytest.raises(ValueError, match=r"model.eval\(\)"):
         fuse_conv_bn(conv, bn)  # train mode normalises with batch statistics: nothing to fold
@@ -362,15 +369,10 @@ def test_seq_sequential_by_step_equals_all_steps_at_once(training):
     (1, 0, 3, 1, 10, torch.contiguous_format), (3, 0, (2, 3), 1, 9, torch.channels_last)])
 def test_fold_avg_pool_equals_conv_batchnorm_then_pool(kernel_size, padding, pool, groups, side,
                                                         layout):
-    from snnzoo.models.cells import SeqAvgPool2d, SeqBatchNorm2d, SeqConv2d, fuse_conv_bn
+    from snnzoo.models.cells import SeqAvgPool2d, SeqConv2d, fuse_conv_bn
     torch.manual_seed(0)
     conv = SeqConv2d(4, 6, kernel_size, padding=padding, groups=groups, bias=False).double()
-    bn = SeqBatchNorm2d(6).double().eval()
-    with torch.no_grad():
-        bn.running_mean.uniform_(-1, 1)
-        bn.running_var.uniform_(0.2, 3)
-        bn.weight.uniform_(-2, 2)
-        bn.bias.uniform_(-1, 1)
+    bn = _randomised_batchnorm(6).eval()
     conv.to(memory_format=layout)
     pooling = SeqAvgPool2d(pool, pool)
     fused = fuse_conv_bn(conv, bn, pooling)
