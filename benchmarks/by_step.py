@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (benchmark_parser, device_name, markdown_table,  # noqa: E402
-                    record_unless_mismatched, time_in_turns, versions)
+                    parse_benchmark_args, record_unless_mismatched, time_in_turns, versions)
 
 import snnzoo  # noqa: E402
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet  # noqa: E402
@@ -37,12 +37,12 @@ from snnzoo.search import sample_genotypes, score  # noqa: E402
 WAYS = {"by step": True, "all at once": False}
 
 
-def search_cases(cell: str, candidates: int):
+def search_cases(cell: str, candidates: int, width: int = 64, batch_size: int = 32):
     """(label, run(by_step) -> score) for the search benchmark's quick candidates."""
-    base = dict(MODEL_ARGS["snasnet_cifar10"], timesteps=5, cell=cell, width=64,
-                classifier_width=256)
+    base = dict(MODEL_ARGS["snasnet_cifar10"], timesteps=5, cell=cell, width=width,
+                classifier_width=4 * width)
     base.pop("genotype")
-    images = torch.randn(32, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    images = torch.randn(batch_size, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     for genotype in sample_genotypes(cell, candidates, seed=1):
         torch.manual_seed(0)
         model = SNASNet(genotype=str(genotype), **base).to(memory_format=torch.channels_last)
@@ -53,13 +53,13 @@ def search_cases(cell: str, candidates: int):
         yield f"search, {cell} cell {genotype}", run
 
 
-def model_cases(width: int, modes):
+def model_cases(width: int, modes, batch_size: int = 8):
     torch.manual_seed(0)
     model = snnzoo.create_model("snasnet_cifar100", width=width)
     model.to(memory_format=torch.channels_last)
     generator = torch.Generator().manual_seed(3)
-    images = torch.randn(8, 3, 32, 32, generator=generator)
-    labels = torch.randint(100, (8,), generator=generator)
+    images = torch.randn(batch_size, 3, 32, 32, generator=generator)
+    labels = torch.randint(100, (batch_size,), generator=generator)
     for mode in modes:
         def run(by_step, mode=mode):
             model.set_by_step(by_step)
@@ -85,16 +85,19 @@ def same(a, b) -> bool:
 def main(argv=None) -> int:
     parser = benchmark_parser(__doc__, "one candidate per cell type, width 32 only")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
-    args = parser.parse_args(argv)
+    args = parse_benchmark_args(parser, argv)
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     if args.device != "cpu":
         print("by_step matters on the CPU only; measuring there", file=sys.stderr)
-    repeats = args.repeats or (3 if args.quick else 5)
-    candidates = 1 if args.quick else 3
-    cases = [*search_cases("backward", candidates), *search_cases("forward", candidates),
-             *model_cases(32, ("inference", "training"))]
-    if not args.quick:
+    repeats = 1 if args.smoke else args.repeats or (3 if args.quick else 5)
+    candidates = 1 if args.quick or args.smoke else 3
+    sizes = dict(width=8, batch_size=4) if args.smoke else {}
+    cases = [*search_cases("backward", candidates, **sizes),
+             *search_cases("forward", candidates, **sizes),
+             *model_cases(sizes.get("width", 32), ("inference", "training"),
+                          sizes.get("batch_size", 8))]
+    if not (args.quick or args.smoke):
         cases += [*model_cases(128, ("inference", "training"))]
     rows, table, mismatches = [], [], []
     for label, run in cases:

@@ -154,10 +154,29 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+SMOKE_HELP = ("tiny sizes and one timed run, recording nothing: checks that the script and its "
+              "checks run here (tests/test_benchmarks.py); its timings mean nothing")
+
+
+def add_smoke_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """--smoke (SMOKE_HELP), for every benchmark script."""
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
+    return parser
+
+
+def parse_benchmark_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """parser.parse_args(argv); --smoke implies --no-csv (where the script has it)."""
+    args = parser.parse_args(argv)
+    if getattr(args, "smoke", False):
+        args.no_csv = True
+    return args
+
+
 def benchmark_parser(doc: str, quick_help: str) -> argparse.ArgumentParser:
-    """The options every benchmark shares: --device, --quick, --repeats, --no-csv."""
+    """The options every benchmark shares: --device, --quick, --smoke, --repeats, --no-csv."""
     parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_smoke_option(parser)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--repeats", type=int, default=None)

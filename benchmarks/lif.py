@@ -22,12 +22,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (append_csv, benchmark_parser, device_name, markdown_table,  # noqa: E402
-                    peak_memory_mb, time_it, versions)
+                    parse_benchmark_args, peak_memory_mb, time_it, versions)
 
 from snnzoo.kernels import LIFParams, lif_multistep, lif_multistep_reference  # noqa: E402
 
 PARAMS = LIFParams()  # SNASNet's neuron: tau 4/3, threshold 1, hard reset to 0, atan(alpha 2)
 SIZES = {"small": (5, 32, 128, 16, 16), "large": (5, 64, 256, 32, 32)}
+SMOKE_SIZES = {"smoke": (3, 2, 4, 5, 5)}
 # fp32 bytes per element that the fused kernels must move at the least: the forward reads x
 # and writes spikes; the backward reads x (h is recomputed from it) and dL/ds, writes dL/dx.
 BYTES_PER_ELEMENT = {"forward": 8, "backward": 12, "forward+backward": 20}
@@ -109,11 +110,11 @@ def measure(function, shape, device, mode, warmup, repeats):
 
 def main(argv=None):
     parser = benchmark_parser(__doc__, "small size only, fewer repeats")
-    args = parser.parse_args(argv)
+    args = parse_benchmark_args(parser, argv)
     device = torch.device(args.device)
-    sizes = {"small": SIZES["small"]} if args.quick else SIZES
-    repeats = args.repeats or (5 if args.quick else 15)
-    warmup = 3
+    sizes = SMOKE_SIZES if args.smoke else {"small": SIZES["small"]} if args.quick else SIZES
+    repeats = 1 if args.smoke else args.repeats or (5 if args.quick else 15)
+    warmup = 1 if args.smoke else 3
     found = contenders(device)
     table, recorded = [], None
     for size_name, shape in sizes.items():

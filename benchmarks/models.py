@@ -58,8 +58,9 @@ import torch.nn.functional as F
 from timm.utils import reparameterize_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (device_name, markdown_table, peak_memory_mb,  # noqa: E402
-                    record_unless_mismatched, time_in_turns, versions)
+from common import (add_smoke_option, device_name, markdown_table,  # noqa: E402
+                    parse_benchmark_args, peak_memory_mb, record_unless_mismatched,
+                    time_in_turns, versions)
 
 import snnzoo  # noqa: E402
 from snnzoo.convert import convert_state_dict  # noqa: E402
@@ -240,7 +241,11 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", action="store_true",
                         help="add contender (e), torch.compile of snnzoo's network")
     parser.add_argument("--no-csv", action="store_true", help="print only, record nothing")
-    args = parser.parse_args(argv)
+    add_smoke_option(parser)
+    args = parse_benchmark_args(parser, argv)
+    if args.smoke:
+        args.quick = True
+        args.width, args.batch_size, args.repeats = args.width or 4, args.batch_size or 2, 1
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda was asked for but torch sees no CUDA device; use --device cpu")

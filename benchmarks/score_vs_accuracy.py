@@ -22,11 +22,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, append_csv, device_name, markdown_table, versions  # noqa: E402
+from common import (RESULTS_DIR, add_smoke_option, append_csv, device_name,  # noqa: E402
+                    markdown_table, parse_benchmark_args, versions)
 
 from snnzoo.data import dataset_info, first_batch, load_dataset  # noqa: E402
 from snnzoo.evaluate import evaluate  # noqa: E402
-from snnzoo.search.run import model_args_for, score_candidate, unique_candidates  # noqa: E402
+from snnzoo.search.run import (channels_last_by_default, model_args_for,  # noqa: E402
+                               score_candidate, unique_candidates)
 from snnzoo.models.snasnet import SNASNet  # noqa: E402
 
 
@@ -63,7 +65,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--no-csv", action="store_true")
-    args = parser.parse_args(argv)
+    add_smoke_option(parser)
+    args = parse_benchmark_args(parser, argv)
+    if args.smoke:
+        args.dataset, args.architectures, args.steps, args.batch_size = "fashion-mnist-sample", 2, 1, 8
+        args.width, args.score_batch, args.test_images = 0.125, 8, 20
     device = torch.device(args.device)
     info = dataset_info(args.dataset)
     train_set = load_dataset(args.dataset, "train", augment=False)
@@ -72,7 +78,8 @@ def main(argv=None):
     search_args = argparse.Namespace(dataset=args.dataset, cell=args.cell, timesteps=5,
                                      width=args.width, seed=args.seed, repeat=2,
                                      batch_size=args.score_batch,
-                                     num_search=args.architectures * 3)
+                                     num_search=args.architectures * 3,
+                                     channels_last=channels_last_by_default(device))
     model_args = model_args_for(search_args, info)
     candidates = unique_candidates(search_args)[:args.architectures]
     rows = []

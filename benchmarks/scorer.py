@@ -22,14 +22,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (append_csv, benchmark_parser, device_name, markdown_table,  # noqa: E402
-                    peak_memory_mb, time_it, versions)
+from common import (benchmark_parser, device_name, markdown_table,  # noqa: E402
+                    parse_benchmark_args, peak_memory_mb, record_unless_mismatched, time_it,
+                    versions)
 
 from snnzoo.kernels.spike_kernel import HammingKernelScorer, hamming_kernel_reference  # noqa: E402
 
 BATCH_SIZE = 256  # SNASNet's search batch
 LAYER_OUTPUTS = 10  # layer-timesteps added per score
-NEURON_COUNTS = {"full": (32768, 131072), "quick": (4096, 16384)}
+NEURON_COUNTS = {"full": (32768, 131072), "quick": (4096, 16384), "smoke": (1000,)}
 
 
 def numpy_path(outputs) -> float:
@@ -66,13 +67,13 @@ def layer_outputs(neuron_count, device, seed=0):
     return outputs
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     parser = benchmark_parser(__doc__, "small N only, fewer repeats")
-    args = parser.parse_args(argv)
+    args = parse_benchmark_args(parser, argv)
     device = torch.device(args.device)
-    neuron_counts = NEURON_COUNTS["quick" if args.quick else "full"]
-    repeats = args.repeats or (5 if args.quick else 15)
-    warmup = 2
+    neuron_counts = NEURON_COUNTS["smoke" if args.smoke else "quick" if args.quick else "full"]
+    repeats = 1 if args.smoke else args.repeats or (5 if args.quick else 15)
+    warmup = 1 if args.smoke else 2
     found = contenders(device)
     rows, table, mismatches = [], [], []
     for neuron_count in neuron_counts:
@@ -106,11 +107,9 @@ def main(argv=None):
           f"({versions()}), median of {repeats} after {warmup} warm-up runs (min-max):\n")
     print(markdown_table(["B x N", "contender", "ms", "speed vs (a)", "peak MiB", "score",
                           "agrees"], table))
-    if not args.no_csv:
-        print(f"\nrecorded in {append_csv('scorer', rows)}")
-    if mismatches:
-        sys.exit("scores differ (rtol 1e-6):\n  " + "\n  ".join(mismatches))
+    return record_unless_mismatched("scorer", rows, mismatches, args.no_csv,
+                                    "the scores differ (rtol 1e-6)")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

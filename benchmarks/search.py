@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_csv, device_name, markdown_table, versions  # noqa: E402
+from common import (add_smoke_option, append_csv, device_name, markdown_table,  # noqa: E402
+                    parse_benchmark_args, versions)
 
 from snnzoo.convert import convert_state_dict  # noqa: E402
 from snnzoo.data import first_batch, load_dataset  # noqa: E402
@@ -61,13 +62,16 @@ def main(argv=None):
     parser.add_argument("--keep-freed-memory", action=argparse.BooleanOptionalAction,
                         default=True, help="as python -m snnzoo.search does (snnzoo.memory)")
     parser.add_argument("--no-csv", action="store_true")
-    args = parser.parse_args(argv)
+    add_smoke_option(parser)
+    args = parse_benchmark_args(parser, argv)
     if args.keep_freed_memory:
         keep_freed_memory()
     if args.channels_last is None:
         args.channels_last = channels_last_by_default(torch.device(args.device))
     if args.quick:
         args.candidates, args.batch_size = 3, 32
+    if args.smoke:
+        args.candidates, args.batch_size, args.width = 1, 4, 1 / 32
     device = torch.device(args.device)
     base = dict(MODEL_ARGS[args.base], timesteps=args.timesteps, cell=args.cell)
     base["width"] = max(1, round(base["width"] * args.width))

@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, device_name, versions  # noqa: E402
+from common import (RESULTS_DIR, add_smoke_option, device_name,  # noqa: E402
+                    parse_benchmark_args, versions)
 from models import FUSED, build_contenders  # noqa: E402
 
 from snnzoo.layers import LIF  # noqa: E402
@@ -51,7 +52,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--other", default=FUSED, help="the contender compared with (d)")
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
+    add_smoke_option(parser)
+    args = parse_benchmark_args(parser, argv)
+    if args.smoke:
+        args.width, args.batch_size = 4, 2
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     found, _, _ = build_contenders(args.model, args.width, device)
@@ -74,6 +78,8 @@ def main(argv=None) -> int:
             f"- spikes that differ in all: {sum(differing):,} ({sum(differing) / total:.2%})\n"
             f"- largest |logits difference|: {largest:.3g}\n")
     print(text)
+    if args.smoke:
+        return 0
     stamp = datetime.date.today().isoformat()
     path = RESULTS_DIR / f"spike_flips_{stamp}.md"
     with open(path, "a") as handle:

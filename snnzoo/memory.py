@@ -2,7 +2,7 @@
 
 glibc's malloc serves blocks of 32 MiB and more (a CPU network's [T, B, C, H, W] activations,
 for one) with fresh mmap()s and unmaps them when freed, so the next forward pass faults every
-page in again. On this project's CPU adding two 84 MiB tensors took 47 ms into a new tensor
+page in again. On this project's CPU adding two 80 MiB tensors took 47 ms into a new tensor
 and 9 ms into an existing one, and 10 ms into a new one after keep_freed_memory()
 (benchmarks/page_faults.py, recorded). keep_freed_memory() tells malloc to
 serve every block from its heap and to keep up to 1 GiB of freed memory there, as allocators
