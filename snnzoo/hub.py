@@ -12,6 +12,7 @@ A model folder (model_cards/<name>/ in this repository, one Hub repo once publis
     README.md           the model card, with YAML front matter (library_name, license, tags)
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -51,7 +52,7 @@ except ImportError:  # pragma: no cover
 __all__ = [
     "WeightsError", "WeightsNotFoundError", "WeightsIntegrityError", "HubUnreachableError",
     "WEIGHTS_FILENAME", "CONFIG_FILENAME", "CARD_FILENAME", "WEIGHTS_SHA256_KEY", "PICKLE_SUFFIXES",
-    "download_weights", "load_state_dict", "file_sha256", "save_pretrained", "validate_model_folder",
+    "download_weights", "download_config", "load_state_dict", "file_sha256", "save_pretrained", "validate_model_folder",
     "model_folder_files",
 ]
 
@@ -96,15 +97,11 @@ def download_weights(repo_id: str, filename: str = WEIGHTS_FILENAME, revision: s
         raise ValueError(f"Refusing to download {filename!r} from {repo_id}: snnzoo only loads .safetensors "
                          "weights, never pickle-based files (.bin, .pth, .pt). Publish the weights as "
                          "model.safetensors (snnzoo.hub.save_pretrained) and download that.")
-    cached = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision)
     try:
-        if force_download or not isinstance(cached, str):
-            _check_hub_answers(repo_id, filename, revision)
-        path = hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir,
-                               force_download=force_download, etag_timeout=constants.HF_HUB_ETAG_TIMEOUT)
-    except (HfHubHTTPError, EntryNotFoundError, OfflineModeIsEnabled, TransportError) as error:
-        raise _weights_error(error, repo_id, filename, revision, model_name) from None
+        path = _download(repo_id, filename, revision, cache_dir, force_download, model_name)
     except OSError as error:
+        if isinstance(error, WeightsError):
+            raise
         if error.errno is not None:
             raise  # the local disk, not the download
         raise WeightsIntegrityError(  # huggingface_hub's size check: fewer or more bytes than announced
@@ -119,6 +116,37 @@ def download_weights(repo_id: str, filename: str = WEIGHTS_FILENAME, revision: s
     return path
 
 
+def download_config(repo_id: str, revision: str | None = None, *,
+                    cache_dir: str | Path | None = None) -> dict:
+    """The config.json of a model repo on the Hub (or in the cache), parsed; it fails as
+    download_weights does, fast and with one WeightsError that says what to do."""
+    path = Path(_download(repo_id, CONFIG_FILENAME, revision, cache_dir, False, None))
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        config = error
+    if not isinstance(config, dict):
+        raise WeightsError(
+            f"{_describe(repo_id, CONFIG_FILENAME, revision)} is not a JSON object ({config}), so it "
+            f"cannot say which model to build: publish the folder again with `python -m "
+            f"snnzoo.publish`, which checks it")
+    return config
+
+
+def _download(repo_id: str, filename: str, revision: str | None, cache_dir, force_download: bool,
+              model_name: str | None) -> str:
+    """hf_hub_download that fails fast on a cold cache and raises one WeightsError on Hub errors."""
+    cached = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision)
+    try:
+        if force_download or not isinstance(cached, str):
+            _check_hub_answers(repo_id, filename, revision)
+        return hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir,
+                               force_download=force_download,
+                               etag_timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except (HfHubHTTPError, EntryNotFoundError, OfflineModeIsEnabled, TransportError) as error:
+        raise _weights_error(error, repo_id, filename, revision, model_name) from None
+
+
 def load_state_dict(path: str | Path, sha256: str | None = None,
                     source: str | None = None) -> dict[str, torch.Tensor]:
     """Load a .safetensors file on the CPU into a dict of tensors, checking its sha256 when given.
@@ -128,6 +156,12 @@ def load_state_dict(path: str | Path, sha256: str | None = None,
     """
     path = Path(path)
     origin = f" (from {source})" if source else ""
+    if not path.exists():
+        raise WeightsNotFoundError(f"{path}{origin} does not exist: check the path (a model "
+                                   f"folder's weights are its {WEIGHTS_FILENAME})")
+    if path.is_dir():
+        raise WeightsNotFoundError(f"{path} is a directory, not a weights file: pass the file in "
+                                   f"it, {path / WEIGHTS_FILENAME}")
     if path.suffix != ".safetensors":
         raise ValueError(f"Refusing to load {path}{origin}: only .safetensors files are loaded, never "
                          "pickle-based checkpoints (.bin, .pth, .pt). Convert it once in a trusted "
@@ -138,9 +172,8 @@ def load_state_dict(path: str | Path, sha256: str | None = None,
         return safetensors.torch.load_file(path, device="cpu")
     except safetensors.SafetensorError as error:
         raise WeightsIntegrityError(
-            f"{path}{origin} is not a readable safetensors file ({error}): it is corrupted or truncated. "
-            f"Delete {path.resolve()} and download it again "
-            f"(download_weights(..., force_download=True)).") from None
+            f"{path}{origin} is not a readable safetensors file ({error}): it is corrupted or "
+            f"truncated. {_fix_for_damaged(path, source)}") from None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -156,14 +189,15 @@ def save_pretrained(model, directory: str | Path, model_card: str | None = None,
                     extra_files: dict[str, bytes] | None = None, replace_folder: bool = True) -> Path:
     """Write `model` as a model folder (weights, config.json, README.md) and return its path.
 
-    The folder is written next to `directory` under a temporary name, then renamed into place, so an
-    interrupted save leaves either the old folder or the new one, never a mix; an existing folder is
-    replaced as a whole. Without `model_card`, an existing README.md is kept, else a minimal card is
-    generated. `extra_files` maps further file names to their contents (e.g. "results.json").
+    The folder is written next to `directory` under a temporary name, then swapped into place, so an
+    interrupted save leaves either the old folder or the new one, never a mix; an existing model
+    folder (one with a config.json) is replaced as a whole, and any other non-empty directory or a
+    file there is refused, never deleted. Without `model_card`, an existing README.md is kept with
+    the files it links to (its pictures), else a minimal card is generated. `extra_files` maps further file names to their contents (e.g. "results.json").
     With `replace_folder=False` only the files written here are replaced, each atomically, and
     the folder's other files stay (a training run's log and checkpoint, say).
     """
-    directory = Path(directory)
+    directory = Path(directory).resolve()
     fused = [name for name, module in model.named_modules() if getattr(module, "inference_only", False)]
     if fused:
         raise ValueError(f"{type(model).__name__} is fused for inference ({fused[0]} and {len(fused) - 1} more "
@@ -176,6 +210,8 @@ def save_pretrained(model, directory: str | Path, model_card: str | None = None,
     extra_files = dict(extra_files or {})
     for name in extra_files:
         _check_extra_file_name(name)
+    if replace_folder:
+        _check_replaceable(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = directory.parent / f".{directory.name}.saving-{uuid.uuid4().hex[:12]}"
     staging.mkdir()
@@ -189,6 +225,11 @@ def save_pretrained(model, directory: str | Path, model_card: str | None = None,
         (staging / CONFIG_FILENAME).write_text(json.dumps(config, indent=2) + "\n")
         if model_card is None and (directory / CARD_FILENAME).is_file():
             model_card = (directory / CARD_FILENAME).read_text(encoding="utf-8")
+            if replace_folder:  # the kept card's pictures stay with it
+                for name in _card_links(model_card):
+                    if (directory / name).is_file() and not (staging / name).exists():
+                        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(directory / name, staging / name)
         card = model_card if model_card is not None else _default_card(config)
         (staging / CARD_FILENAME).write_text(card, encoding="utf-8")
         for name, content in extra_files.items():
@@ -342,9 +383,16 @@ def _check_sha256(path: Path, expected: str, source: str | None) -> None:
         return
     origin = f" (from {source})" if source else ""
     raise WeightsIntegrityError(
-        f"{path}{origin} has sha256 {actual}, expected {expected}: the file is corrupted, truncated, or not "
-        f"the published one. Delete {path.resolve()} and download it again (download_weights(..., "
-        f"force_download=True)); if the file on the Hub was changed on purpose, update the recorded sha256.")
+        f"{path}{origin} has sha256 {actual}, expected {expected}: the file is corrupted, truncated, "
+        f"or not the published one. {_fix_for_damaged(path, source)} If the file was changed on "
+        f"purpose, update the recorded sha256.")
+
+
+def _fix_for_damaged(path: Path, source: str | None) -> str:
+    if source:  # downloaded
+        return (f"Delete {path.resolve()} and download it again (download_weights(..., "
+                f"force_download=True)).")
+    return "Write it again (snnzoo.hub.save_pretrained) or restore it from the copy it came from."
 
 
 # Saving
@@ -376,10 +424,60 @@ def _default_card(config: dict) -> str:
             f"`model.safetensors` sha256: `{config['pretrained_cfg'][WEIGHTS_SHA256_KEY]}`\n")
 
 
+def _check_replaceable(directory: Path) -> None:
+    """save_pretrained replaces a model folder as a whole: refuse anything else that is there."""
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{directory} is a file, not a model folder: choose another directory "
+                         f"to save into, or move the file away")
+    if directory.is_dir() and not (directory / CONFIG_FILENAME).is_file():
+        others = sorted(path.name for path in directory.iterdir())
+        if others:
+            raise ValueError(
+                f"{directory} holds {_some(others)}, but no {CONFIG_FILENAME}: it is not a model "
+                f"folder, and saving would replace all of it. Save into a new or empty directory")
+
+
+def _card_links(card: str) -> list[str]:
+    """The relative file names a markdown card links to or shows: ![x](cell.png), [y](log.csv)."""
+    names = []
+    for target in re.findall(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", card):
+        target = target.split("#")[0].split("?")[0]
+        if target and "://" not in target and not target.startswith(("/", "mailto:")) \
+                and ".." not in Path(target).parts:
+            names.append(target)
+    return sorted(set(names))
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+    import ctypes.util
+    import sys
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # a file system without it
+        return False
+    raise OSError(error, os.strerror(error), str(second))
+
+
 def _move_into_place(staging: Path, directory: Path) -> None:
-    """Rename `staging` to `directory`; an existing `directory` is set aside first and removed last."""
+    """Rename `staging` to `directory`. An existing `directory` is swapped with it in one step
+    where the system can (the old folder then lies at `staging` and is removed); elsewhere it is
+    set aside first and removed last."""
     if not directory.exists():
         os.replace(staging, directory)
+        return
+    if _exchange(staging, directory):
+        shutil.rmtree(staging, ignore_errors=True)
         return
     previous = directory.parent / f".{directory.name}.previous-{uuid.uuid4().hex[:12]}"
     os.replace(directory, previous)
@@ -420,7 +518,23 @@ def _read_card_metadata(directory: Path, problems: list[str]) -> dict | None:
     path = directory / CARD_FILENAME
     if not path.is_file():
         return None
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        problems.append(f"{CARD_FILENAME} is not UTF-8 text ({error}): save it as UTF-8")
+        return None
+    problems += [f"{CARD_FILENAME} links to {name}, which the folder does not hold: add it, or "
+                 f"regenerate the card" for name in _card_links(text)
+                 if not (directory / name).exists()]
+    weights = directory / WEIGHTS_FILENAME
+    named = set(SHA256_PATTERN.findall(text))
+    if named and weights.is_file():
+        actual = file_sha256(weights)
+        if actual not in named:
+            problems.append(f"{CARD_FILENAME} names sha256 {_some(sorted(named))}, but "
+                            f"{WEIGHTS_FILENAME} has sha256 {actual}: the card describes other "
+                            f"weights; regenerate it for these (make cards, or pass model_card= "
+                            f"to save_pretrained)")
     match = re.match(r"---\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", text, re.DOTALL)
     if match is None:
         problems.append(f"{CARD_FILENAME} has no YAML front matter (a block between '---' lines at the top)")

@@ -422,3 +422,67 @@ def test_save_pretrained_can_keep_the_folders_other_files(tmp_path):
     assert (folder / "log.csv").read_text() == "epoch\n1\n"
     assert validate_model_folder(folder) == []
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
+
+
+def test_save_pretrained_never_deletes_what_is_not_a_model_folder(tmp_path):
+    model = timm.create_model(ARCHITECTURE, num_classes=5)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "thesis.tex").write_text("months of work")
+    with pytest.raises(ValueError, match=r"holds thesis.tex, but no config.json: it is not a model folder"):
+        save_pretrained(model, tmp_path / "work")
+    assert (tmp_path / "work" / "thesis.tex").read_text() == "months of work"
+    (tmp_path / "a_file").write_text("kept")
+    with pytest.raises(ValueError, match="is a file, not a model folder"):
+        save_pretrained(model, tmp_path / "a_file")
+    assert (tmp_path / "a_file").read_text() == "kept"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a_file", "work"]
+    (tmp_path / "empty").mkdir()
+    assert validate_model_folder(save_pretrained(model, tmp_path / "empty")) == []
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["swapped", "set-aside"])
+def test_a_kept_card_keeps_its_pictures(tmp_path, monkeypatch, exchange):
+    if not exchange:  # systems without renameat2's exchange
+        monkeypatch.setattr(hub_module, "_exchange", lambda first, second: False)
+    model, folder = saved_model_folder(tmp_path / "tiny")
+    card = "---\nlibrary_name: timm\nlicense: apache-2.0\n---\n![cell](cell.png)\n"
+    (folder / "README.md").write_text(card)
+    (folder / "cell.png").write_bytes(b"png")
+    (folder / "old_results.json").write_text("{}")
+    save_pretrained(model, folder)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tiny"]
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "README.md", "cell.png", "config.json", "model.safetensors"]
+    assert (folder / "cell.png").read_bytes() == b"png"
+    assert validate_model_folder(folder) == []
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda folder: (folder / "README.md").write_bytes(b"---\nlicense: mit\n---\n\xff\n"),
+     "README.md is not UTF-8 text"),
+    (lambda folder: (folder / "README.md").write_text(
+        "---\nlibrary_name: timm\nlicense: apache-2.0\n---\n![cell](cell.png)\n"),
+     "README.md links to cell.png, which the folder does not hold"),
+    (lambda folder: (folder / "README.md").write_text(
+        f"---\nlibrary_name: timm\nlicense: apache-2.0\n---\nsha256 `{'ab' * 32}`\n"),
+     f"README.md names sha256 {'ab' * 32}, but model.safetensors has sha256"),
+])
+def test_validate_model_folder_checks_the_card_against_the_folder(tmp_path, damage, expected):
+    _, folder = saved_model_folder(tmp_path / "tiny")
+    assert validate_model_folder(folder) == []  # the default card names the right digest
+    damage(folder)
+    problems = validate_model_folder(folder)
+    assert any(expected in problem for problem in problems), f"{expected!r} not in {problems}"
+
+
+def test_local_weights_files_that_cannot_be_loaded_say_why(tmp_path):
+    with pytest.raises(WeightsNotFoundError, match=r"missing.safetensors does not exist"):
+        load_state_dict(tmp_path / "missing.safetensors")
+    (tmp_path / "folder.safetensors").mkdir()
+    with pytest.raises(WeightsNotFoundError, match=r"is a directory, not a weights file: pass the "
+                                                   r"file in it, .*folder.safetensors/model.safetensors"):
+        load_state_dict(tmp_path / "folder.safetensors")
+    (tmp_path / "cut.safetensors").write_bytes(tiny_weights()[:100])
+    with pytest.raises(WeightsIntegrityError, match=r"corrupted or truncated. Write it again") as raised:
+        load_state_dict(tmp_path / "cut.safetensors")
+    assert "download" not in str(raised.value), "a local file is not downloaded again"

@@ -1,8 +1,14 @@
 """SNASNet weights: the authors' checkpoints converted, and pretrained loading through a local
 Hub-compatible server (tests/hub_server.py)."""
 
+import json
+import os
+import subprocess
+import sys
+import time
 
 import pytest
+import safetensors.torch
 import timm
 import torch
 
@@ -10,7 +16,7 @@ import snnzoo
 from conftest import assert_close
 from snnzoo import hub
 from snnzoo.convert import main as convert_main
-from snnzoo.models._pretrained import WeightsNotPublishedError
+from snnzoo.models._pretrained import WeightsMismatchError, WeightsNotPublishedError
 from snnzoo.models.reference import AuthorsSNASNet, excite
 from snnzoo.models.snasnet import MODEL_ARGS
 from test_hub import hub_env, server  # noqa: F401  (fixtures)
@@ -98,9 +104,173 @@ def test_registered_name_downloads_its_cfg_repo(server, monkeypatch):  # noqa: F
         adapted = snnzoo.create_model("snasnet_fmnist", pretrained=True, num_classes=3, **SMALL)
     assert adapted(images).shape == (2, 3)
     assert_close(adapted.stem[0].weight, original.stem[0].weight, 0, 0, "kept stem")
-    with pytest.warns(UserWarning, match="adapts the first conv"):
+    with pytest.warns(UserWarning, match=r"first convolution \(stem.0.weight\) is adapted"):
         adapted = snnzoo.create_model("snasnet_fmnist", pretrained=True, in_chans=3, **SMALL)
     assert adapted(torch.randn(1, 3, 28, 28)).shape == (1, 10)
     monkeypatch.setattr(cfg, "hf_hub_sha256", "0" * 64)
     with pytest.raises(hub.WeightsIntegrityError, match="snnzoo/snasnet_fmnist"):
         snnzoo.create_model("snasnet_fmnist", pretrained=True, **SMALL)
+
+
+def _saved(tmp_path, name="saved", **model_kwargs):
+    """A small snasnet_fmnist saved as a model folder, and the model."""
+    torch.manual_seed(0)
+    model = excite_snnzoo(snnzoo.create_model("snasnet_fmnist", **SMALL, **model_kwargs))
+    folder = hub.save_pretrained(model, tmp_path / name)
+    return model.eval(), folder / "model.safetensors"
+
+
+def excite_snnzoo(model):
+    """Random BatchNorm statistics and affine parameters, so that spikes reach the logits."""
+    generator = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.rand(module.num_features, generator=generator) + 1.0)
+            module.bias.data.copy_(torch.rand(module.num_features, generator=generator))
+    return model
+
+
+def _load(path, **kwargs):
+    return snnzoo.create_model("snasnet_fmnist", pretrained=True, **{**SMALL, **kwargs},
+                               pretrained_cfg_overlay=dict(file=str(path)))
+
+
+def test_a_file_with_its_own_classifier_loads_whole_when_asked(tmp_path):
+    original, path = _saved(tmp_path, num_classes=3)
+    model = _load(path, num_classes=3).eval()
+    images = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    assert original(images).abs().max() > 0.01, "the test network should reach its output"
+    assert_close(model(images), original(images), 0, 0, "logits of the 3-class file")
+    assert "state_dict" not in model.pretrained_cfg, "the weights are not kept a second time"
+    with pytest.raises(WeightsMismatchError, match=r"classifies 3 classes .*pass num_classes=3"):
+        _load(path)
+    with pytest.warns(UserWarning, match=r"classify 3 classes, the model 10"):
+        adapted = _load(path, num_classes=10)
+    assert_close(adapted.stem[0].weight, original.stem[0].weight, 0, 0, "kept stem")
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("drop", r"1 key\(s\) missing: cell1.edges.0_1.conv.weight"),
+    ("extra", r"1 unexpected key\(s\): extra.weight"),
+    ("int", r"another kind of dtype .*cell1.edges.0_1.conv.weight torch.int32 vs torch.float32"),
+])
+def test_weights_that_do_not_fit_are_refused_whole(tmp_path, damage, message):
+    _, path = _saved(tmp_path)
+    weights = hub.load_state_dict(path)
+    key = "cell1.edges.0_1.conv.weight"
+    if damage == "drop":
+        del weights[key]
+    elif damage == "extra":
+        weights["extra.weight"] = torch.zeros(2)
+    else:
+        weights[key] = (weights[key] * 100).to(torch.int32)
+    damaged = tmp_path / "damaged.safetensors"  # no config.json beside it
+    safetensors.torch.save_file(weights, damaged)
+    for num_classes in ({}, dict(num_classes=3)):  # adapting the classifier checks the rest too
+        with pytest.raises(WeightsMismatchError, match=message):
+            _load(damaged, **num_classes)
+
+
+def test_weights_of_another_model_are_refused_naming_the_file(tmp_path):
+    _, path = _saved(tmp_path)
+    with pytest.raises(WeightsMismatchError, match=r"saved.model.safetensors does not fit "
+                                                   r"snasnet_cifar100 .*shape"):
+        snnzoo.create_model("snasnet_cifar100", pretrained=True, **SMALL,
+                            pretrained_cfg_overlay=dict(file=str(path)))
+
+
+def test_a_folder_saved_from_another_genotype_is_refused(tmp_path):
+    # The same shapes (one conv 3x3 edge moved elsewhere would not be), another computation:
+    # a feedback edge 3 -> 0 of type skip has no parameters.
+    _, path = _saved(tmp_path, genotype="0302 0030 3003 1000")
+    with pytest.raises(WeightsMismatchError, match=r"genotype '0302 0030 3003 1000' \(the model: "
+                                                   r"'0302 0030 3003 0000'\)"):
+        _load(path)
+    model = _load(path, genotype="0302-0030-3003-1000")  # the same genotype, written otherwise
+    assert model.genotype == "0302 0030 3003 1000"
+
+
+def test_pretrained_strict_false_is_refused():
+    with pytest.raises(ValueError, match="every tensor of its weights or none"):
+        snnzoo.create_model("snasnet_fmnist", pretrained_strict=False)
+
+
+def test_hf_hub_name_at_a_revision(server):  # noqa: F811
+    _publish(server, "someone/fmnist-tiny", timesteps=3)
+    torch.manual_seed(1)
+    other = snnzoo.create_model("snasnet_fmnist", **SMALL, timesteps=2).eval()
+    folder = hub.save_pretrained(other, server.root / "staging" / "branch")
+    server.commit_files("someone/fmnist-tiny", {p.name: p.read_bytes() for p in folder.iterdir()},
+                        revision="v2")
+    model = snnzoo.create_model("hf-hub:someone/fmnist-tiny@v2", pretrained=True).eval()
+    images = torch.randn(2, 1, 28, 28)
+    assert model.timesteps == 2
+    assert_close(model(images), other(images), 0, 0, "logits of the branch's weights")
+
+
+def test_hf_hub_name_with_the_hub_unreachable_fails_fast(hub_env):  # noqa: F811
+    from test_hub import closed_port_url
+    hub_env(closed_port_url())
+    start = time.monotonic()
+    with pytest.raises(hub.HubUnreachableError, match=r"config.json from someone/fmnist-tiny.*"
+                                                      r"cannot reach the Hub"):
+        snnzoo.create_model("hf-hub:someone/fmnist-tiny", pretrained=True)
+    assert time.monotonic() - start < 10, "a cold cache must fail without retrying"
+
+
+def test_hf_hub_name_of_another_library_is_refused_without_fetching_weights(server):  # noqa: F811
+    config = {"architecture": "resnet18", "num_classes": 10, "pretrained_cfg": {}}
+    server.commit_files("someone/resnet", {"config.json": json.dumps(config).encode(),
+                                           "pytorch_model.bin": b"never fetched"})
+    with pytest.raises(ValueError, match=r"'resnet18' model .* not one of snnzoo's"):
+        snnzoo.create_model("hf-hub:someone/resnet", pretrained=True)
+    server.commit_files("someone/broken", {"config.json": b"{not json"})
+    with pytest.raises(hub.WeightsError, match=r"config.json from someone/broken is not a JSON"):
+        snnzoo.create_model("hf-hub:someone/broken")
+
+
+def test_hf_hub_name_of_a_searched_variant_needs_no_registration(server, tmp_path):  # noqa: F811
+    from snnzoo.models.variants import register_variant
+    args = dict(MODEL_ARGS["snasnet_fmnist"], **SMALL, genotype="0304 0002 0000 0000")
+    register_variant("snasnet_hubtest_variant", args,  # as the search registers its winner
+                     timm.models.get_pretrained_cfg("snasnet_fmnist").to_dict())
+    torch.manual_seed(0)
+    original = snnzoo.create_model("snasnet_hubtest_variant").eval()
+    folder = hub.save_pretrained(original, server.root / "staging" / "variant")
+    server.commit_files("someone/variant", {p.name: p.read_bytes() for p in folder.iterdir()})
+    images = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    torch.save(images, tmp_path / "images.pt")
+    code = ("import snnzoo, torch; model = snnzoo.create_model('hf-hub:someone/variant', "
+            "pretrained=True).eval(); print(model.genotype); "
+            f"torch.save(model(torch.load({str(tmp_path / 'images.pt')!r})), "
+            f"{str(tmp_path / 'logits.pt')!r})")
+    env = {**os.environ, "SNNZOO_VARIANTS_DIR": str(tmp_path / "no-variants")}  # another machine
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0304", "0002", "0000", "0000"]
+    assert_close(torch.load(tmp_path / "logits.pt"), original(images), 0, 0, "logits")
+
+
+def test_weights_of_another_repo_are_not_held_to_the_registered_digest(server, monkeypatch):  # noqa: F811
+    _, sha256 = _publish(server, "someone/fine-tuned")
+    cfg = timm.models._registry._model_pretrained_cfgs["snasnet_fmnist"]
+    monkeypatch.setattr(cfg, "hf_hub_sha256", "0" * 64)  # the registered repo's digest
+    model = snnzoo.create_model("snasnet_fmnist", pretrained=True, **SMALL,
+                                pretrained_cfg_overlay=dict(hf_hub_id="someone/fine-tuned"))
+    assert model.genotype == "0302 0030 3003 0000"
+    with pytest.raises(hub.WeightsIntegrityError):  # a digest given with it still applies
+        snnzoo.create_model("snasnet_fmnist", pretrained=True, **SMALL, pretrained_cfg_overlay=dict(
+            hf_hub_id="someone/fine-tuned", hf_hub_sha256="1" * 64))
+
+
+def test_convert_never_deletes_what_is_in_its_out_folder(tmp_path, capsys):
+    (tmp_path / "work").mkdir()
+    _authors_checkpoint(tmp_path / "work" / "save.pth.tar", "snasnet_fmnist")
+    (tmp_path / "work" / "thesis.tex").write_text("months of work")
+    status = convert_main([str(tmp_path / "work" / "save.pth.tar"), "--model", "snasnet_fmnist",
+                           "--out", str(tmp_path / "work")])
+    assert status == 1 and "not a model folder" in capsys.readouterr().err
+    assert sorted(path.name for path in (tmp_path / "work").iterdir()) == ["save.pth.tar",
+                                                                        "thesis.tex"]

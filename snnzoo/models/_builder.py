@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
+from pathlib import Path
 
 from timm.models import build_model_with_cfg
 from timm.models._registry import get_pretrained_cfg
 
+from ._pretrained import check_model_folder_config, load_pretrained_checked, pretrained_state_dict
 from .snasnet import MODEL_ARGS, SNASNet, _as_snasnet_cfg
 
 # Keyword arguments that are ours rather than the architecture's.
@@ -22,32 +23,34 @@ def variant_args(variant: str) -> dict:
     return dict(VARIANT_ARGS[variant])
 
 
-def create_snasnet(variant: str, pretrained: bool = False, **kwargs) -> SNASNet:
+def create_snasnet(variant: str, pretrained: bool = False, *, architecture_args: dict | None = None,
+                   **kwargs) -> SNASNet:
+    """Build variant through timm's builder; with pretrained, load its weights checked (see
+    snnzoo.models._pretrained): the classifier is adapted only when num_classes is passed, the
+    first convolution only when in_chans is. architecture_args replace the registered
+    arguments (a variant saved elsewhere, built from its config.json)."""
     builder_kwargs = {key: kwargs.pop(key) for key in _BUILDER_KWARGS if key in kwargs}
+    if builder_kwargs.pop("pretrained_strict", True) is not True:
+        raise ValueError(f"pretrained_strict={builder_kwargs.get('pretrained_strict', False)!r}: "
+                         "snnzoo loads every tensor of its weights or none, adapting only the "
+                         "classifier (pass num_classes) and the first convolution (pass in_chans)")
     pretrained_cfg = _as_snasnet_cfg(builder_kwargs.pop("pretrained_cfg", None)
                                      or get_pretrained_cfg(variant))
-    model_args = {**variant_args(variant), **kwargs}
-    if pretrained_cfg is not None and "timesteps" not in kwargs:
+    model_args = {**(variant_args(variant) if architecture_args is None else architecture_args),
+                  **kwargs}
+    if pretrained_cfg is not None and "timesteps" not in {**(architecture_args or {}), **kwargs}:
         model_args["timesteps"] = pretrained_cfg.timesteps
     overlay = dict(builder_kwargs.pop("pretrained_cfg_overlay", None) or {})
+    weights = source = None
     if pretrained:
-        from snnzoo.models._pretrained import pretrained_state_dict
-        overlay["state_dict"] = pretrained_state_dict(variant, pretrained_cfg, overlay)
-        overlay.pop("file", None)
-        _warn_on_adaptation(variant, pretrained_cfg, model_args)
-    return build_model_with_cfg(SNASNet, variant, pretrained, pretrained_cfg=pretrained_cfg,
-                                pretrained_cfg_overlay=overlay, **builder_kwargs, **model_args)
-
-
-def _warn_on_adaptation(variant, pretrained_cfg, model_args):
-    if pretrained_cfg is None:
-        return
-    if model_args.get("num_classes") != pretrained_cfg.num_classes:
-        warnings.warn(f"{variant}: the weights classify {pretrained_cfg.num_classes} classes, the "
-                      f"model {model_args.get('num_classes')}; its last layer (fc) is newly "
-                      f"initialised and needs training", UserWarning, stacklevel=4)
-    weight_chans = pretrained_cfg.input_size[0] if pretrained_cfg.input_size else None
-    if weight_chans and model_args.get("in_chans") != weight_chans:
-        warnings.warn(f"{variant}: the weights take {weight_chans} input channels, the model "
-                      f"{model_args.get('in_chans')}; timm adapts the first conv (stem.0)",
-                      UserWarning, stacklevel=4)
+        weights, source = pretrained_state_dict(variant, pretrained_cfg, overlay,
+                                                builder_kwargs.get("cache_dir"))
+    overlay.pop("state_dict", None)  # loaded below, not kept in the model's pretrained_cfg
+    model = build_model_with_cfg(SNASNet, variant, False, pretrained_cfg=pretrained_cfg,
+                                 pretrained_cfg_overlay=overlay, **builder_kwargs, **model_args)
+    if pretrained:
+        if overlay.get("file"):
+            check_model_folder_config(Path(overlay["file"]), model)
+        load_pretrained_checked(model, weights, source, adapt_classes="num_classes" in kwargs,
+                                adapt_in_chans="in_chans" in kwargs)
+    return model

@@ -34,13 +34,43 @@ def _snnzoo_names() -> set[str]:
 def create_model(model_name: str, pretrained: bool = False, **kwargs):
     """timm.create_model for snnzoo's models; unknown names suggest the closest ones.
 
-    ``hf-hub:org/repo`` names build the architecture of the repo's config.json."""
-    if not model_name.startswith(("hf-hub:", "hf_hub:")):
-        architecture = model_name.split(".")[0]
-        known = sorted(_snnzoo_names())
-        if architecture not in known:
-            close = difflib.get_close_matches(architecture, known, n=3, cutoff=0.5)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"unknown model {model_name!r}.{hint} snnzoo.list_models() lists "
-                             f"all {len(known)}: {', '.join(known)}")
+    ``hf-hub:org/repo[@revision]`` names build the architecture that the repo's config.json
+    names, with its model_args (a searched variant needs no registration here), and load the
+    repo's model.safetensors: only safetensors, only snnzoo's architectures."""
+    if model_name.startswith(("hf-hub:", "hf_hub:")):
+        return _create_from_hub(model_name.split(":", 1)[1], pretrained, **kwargs)
+    architecture = model_name.split(".")[0]
+    known = sorted(_snnzoo_names())
+    if architecture not in known:
+        close = difflib.get_close_matches(architecture, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown model {model_name!r}.{hint} snnzoo.list_models() lists "
+                         f"all {len(known)}: {', '.join(known)}")
     return timm.create_model(model_name, pretrained=pretrained, **kwargs)
+
+
+def _create_from_hub(hf_hub_id: str, pretrained: bool, **kwargs):
+    from snnzoo import hub
+    from ._builder import create_snasnet, variant_args
+    from ._pretrained import split_revision
+
+    repo_id, revision = split_revision(hf_hub_id)
+    config = hub.download_config(repo_id, revision, cache_dir=kwargs.get("cache_dir"))
+    architecture = config.get("architecture")
+    model_args = config.get("model_args") or {}
+    registered = architecture in _snnzoo_names()
+    if not registered and not (isinstance(architecture, str) and architecture.startswith("snasnet")
+                               and isinstance(model_args, dict) and "genotype" in model_args):
+        raise ValueError(f"hf-hub:{hf_hub_id} holds a {architecture!r} model (its config.json), "
+                         f"which is not one of snnzoo's SNASNets: build it with "
+                         f"timm.create_model('hf-hub:{hf_hub_id}') if it is a timm model")
+    pretrained_cfg = {**(config.get("pretrained_cfg") or {}), "architecture": architecture,
+                      "hf_hub_id": hf_hub_id, "hf_hub_filename": hub.WEIGHTS_FILENAME}
+    architecture_args = {**(variant_args(architecture) if registered else {}), **model_args}
+    if "num_classes" in config:
+        architecture_args["num_classes"] = config["num_classes"]
+    input_size = pretrained_cfg.get("input_size")
+    if input_size and "in_chans" not in architecture_args:
+        architecture_args["in_chans"] = input_size[0]
+    return create_snasnet(architecture, pretrained, pretrained_cfg=pretrained_cfg,
+                          architecture_args=architecture_args, **kwargs)

@@ -1,32 +1,205 @@
-"""Where an SNASNet's pretrained weights come from: a local file or the Hub, always checked."""
+"""Pretrained weights for an SNASNet: where they come from (a local file or the Hub, always
+checked) and loading them: every key, shape and dtype must fit, and only the classifier and
+the first convolution are adapted, where the caller asked for another number of classes or
+input channels. Nothing is loaded unless all of it fits."""
 
 from __future__ import annotations
 
+import json
+import sys
+import warnings
 from pathlib import Path
+
+import timm
+import torch
+from timm.models import adapt_input_conv
+
+from .genotype import parse_genotype
+
+# model_args that change what the network computes without changing a tensor's shape: a file
+# whose model folder records other values than the model's does not fit it
+STRUCTURE_ARGS = ("genotype", "cell")
 
 
 class WeightsNotPublishedError(RuntimeError):
     pass
 
 
-def pretrained_state_dict(variant: str, pretrained_cfg, overlay: dict) -> dict:
-    """The state dict for create_model(variant, pretrained=True): overlay's file if given,
-    else model.safetensors of the cfg's Hub repo, sha256-checked where it is recorded."""
+class WeightsMismatchError(ValueError):
+    """The weights do not fit the model they are loaded into; the message lists what differs."""
+
+
+def split_revision(hf_hub_id: str) -> tuple[str, str | None]:
+    """"org/repo@revision" -> ("org/repo", "revision"); no "@" -> (hf_hub_id, None)."""
+    repo_id, _, revision = hf_hub_id.partition("@")
+    return repo_id, revision or None
+
+
+def pretrained_state_dict(variant: str, pretrained_cfg, overlay: dict,
+                          cache_dir=None) -> tuple[dict, str]:
+    """(state dict, where it came from) for create_model(variant, pretrained=True): overlay's
+    state_dict or file if given, else the file of the Hub repo that overlay or the cfg names.
+    A file is sha256-checked against overlay's hf_hub_sha256, or against the cfg's when it is
+    the cfg's own repo and file."""
     from snnzoo import hub
 
     if overlay.get("state_dict") is not None:
-        return overlay["state_dict"]
+        return overlay["state_dict"], "the state_dict of pretrained_cfg_overlay"
     if overlay.get("file"):
-        return hub.load_state_dict(Path(overlay["file"]), sha256=overlay.get("hf_hub_sha256"))
-    repo_id = overlay.get("hf_hub_id") or pretrained_cfg.hf_hub_id
-    filename = overlay.get("hf_hub_filename") or pretrained_cfg.hf_hub_filename or "model.safetensors"
-    sha256 = overlay.get("hf_hub_sha256", pretrained_cfg.hf_hub_sha256)
-    if not repo_id or (sha256 is None and repo_id == f"snnzoo/{variant}"):
+        path = Path(overlay["file"])
+        return hub.load_state_dict(path, sha256=overlay.get("hf_hub_sha256")), str(path)
+    own = (pretrained_cfg.hf_hub_id, pretrained_cfg.hf_hub_filename or hub.WEIGHTS_FILENAME)
+    hf_hub_id = overlay.get("hf_hub_id") or own[0]
+    filename = overlay.get("hf_hub_filename") or own[1]
+    if "hf_hub_sha256" in overlay:
+        sha256 = overlay["hf_hub_sha256"]
+    else:  # a recorded digest is that of its own repo's file, not of another repo's
+        sha256 = pretrained_cfg.hf_hub_sha256 if (hf_hub_id, filename) == own else None
+    if not hf_hub_id or (sha256 is None and hf_hub_id == f"snnzoo/{variant}"):
         raise WeightsNotPublishedError(
             f"no pretrained weights are published for {variant} yet. Train them with "
             f"`python -m snnzoo.train {variant} ...`, or convert the SNASNet authors' released "
             f"checkpoint with `python -m snnzoo.convert CHECKPOINT --model {variant} --out DIR`, "
             f"then load the file: create_model({variant!r}, pretrained=True, "
             f"pretrained_cfg_overlay=dict(file='DIR/model.safetensors'))")
-    path = hub.download_weights(repo_id, filename, sha256=sha256, model_name=variant)
-    return hub.load_state_dict(path, sha256=sha256, source=f"{repo_id}/{filename}")
+    repo_id, revision = split_revision(hf_hub_id)
+    path = hub.download_weights(repo_id, filename, revision=revision, sha256=sha256,
+                                cache_dir=cache_dir, model_name=variant)
+    source = f"{filename} from {hf_hub_id}"
+    return hub.load_state_dict(path, sha256=sha256, source=source), source
+
+
+def check_model_folder_config(path: Path, model) -> None:
+    """A local weights file whose folder's config.json (as save_pretrained writes it) records
+    another genotype or cell type than the model's is refused: its tensors may have the
+    model's shapes and still compute another network."""
+    config_path = Path(path).parent / "config.json"
+    try:
+        recorded = json.loads(config_path.read_text(encoding="utf-8")).get("model_args") or {}
+    except (OSError, ValueError, AttributeError):
+        return  # no model folder around the file: its keys and shapes are still checked
+    ours = model.model_args
+    cell = recorded.get("cell", ours["cell"])
+    differing = []
+    for key in STRUCTURE_ARGS:
+        if key not in recorded:
+            continue
+        try:
+            theirs = str(parse_genotype(recorded[key], cell)) if key == "genotype" else recorded[key]
+        except ValueError:
+            theirs = recorded[key]
+        if theirs != ours[key]:
+            differing.append(f"{key} {theirs!r} (the model: {ours[key]!r})")
+    if differing:
+        raise WeightsMismatchError(
+            f"{path} was saved from a network with {', '.join(differing)}, as {config_path} "
+            f"records: build the model it was trained as (create_model(..., "
+            + ", ".join(f"{key}={recorded[key]!r}" for key in STRUCTURE_ARGS if key in recorded)
+            + ", pretrained=True, ...))")
+
+
+def load_pretrained_checked(model, state_dict: dict, source: str, *, adapt_classes: bool,
+                            adapt_in_chans: bool) -> None:
+    """Load state_dict into model, all or nothing. Keys, shapes and kinds of dtype (floating or
+    not) must be the model's. Where the file's classifier has another number of classes,
+    adapt_classes (the caller asked for num_classes) keeps the model's newly initialised
+    classifier; where its first convolution takes other input channels, adapt_in_chans adapts
+    it as timm does (adapt_input_conv). Both warn, once all of it has loaded. Raises
+    WeightsMismatchError, naming source."""
+    expected = model.state_dict()
+    cfg = model.pretrained_cfg
+    state_dict = dict(state_dict)
+    adaptations = []  # warned once everything fits
+    name = cfg.get("architecture") or type(model).__name__
+    head = f"{cfg.get('classifier') or 'fc'}."
+    file_head = {key: value for key, value in state_dict.items() if key.startswith(head)}
+    model_head = {key: value for key, value in expected.items() if key.startswith(head)}
+    first = f"{cfg.get('first_conv') or 'stem.0'}.weight"
+    _refuse_mismatches(source, model, name, *({key: value for key, value in tensors.items()
+                                              if not key.startswith(head) and key != first}
+                                             for tensors in (state_dict, expected)))
+    if file_head and any(key not in model_head or value.shape != model_head[key].shape
+                         for key, value in file_head.items()):
+        weight = file_head.get(f"{head}weight")
+        file_classes = (weight.shape[0] // model.neurons_per_class if weight is not None
+                        and weight.dim() == 2 else "another number of")
+        if not adapt_classes:
+            raise WeightsMismatchError(
+                f"{source} classifies {file_classes} classes ({head}weight "
+                f"{tuple(weight.shape) if weight is not None else 'missing'}), {name} "
+                f"{model.num_classes}: pass num_classes={file_classes} to load it whole, or "
+                f"num_classes={model.num_classes} to train a new classifier on the rest")
+        for key in file_head:
+            del state_dict[key]
+        state_dict.update(model_head)
+        adaptations.append(f"{name}: the weights ({source}) classify {file_classes} classes, the "
+                           f"model {model.num_classes}; its last layer ({head[:-1]}) is newly "
+                           f"initialised and needs training")
+    if (first in state_dict and first in expected and state_dict[first].dim() == 4
+            and state_dict[first].shape[1] != expected[first].shape[1]
+            and state_dict[first].shape[0] == expected[first].shape[0]):
+        if not adapt_in_chans:
+            raise WeightsMismatchError(
+                f"{source} takes {state_dict[first].shape[1]} input channels ({first}), {name} "
+                f"{expected[first].shape[1]}: pass in_chans={expected[first].shape[1]} to adapt "
+                f"its first convolution, or in_chans={state_dict[first].shape[1]}")
+        adaptations.append(f"{name}: the weights ({source}) take {state_dict[first].shape[1]} "
+                           f"input channels, the model {expected[first].shape[1]}; its first "
+                           f"convolution ({first}) is adapted as timm adapts it")
+        state_dict[first] = adapt_input_conv(expected[first].shape[1], state_dict[first],
+                                             base_chans=state_dict[first].shape[1])
+    _refuse_mismatches(source, model, name, state_dict, expected)
+    model.load_state_dict(state_dict, strict=True)
+    for message in adaptations:
+        warnings.warn(message, UserWarning, stacklevel=_outside_stacklevel())
+
+
+def _outside_stacklevel() -> int:
+    """The stacklevel for warnings.warn called by this module's caller that points at the first
+    frame outside snnzoo and timm: the user's create_model call, however it got here."""
+    packages = tuple(str(Path(module.__file__).parent) for module in (timm, sys.modules["snnzoo"]))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(packages):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _refuse_mismatches(source: str, model, name: str, state_dict: dict, expected: dict) -> None:
+    problems = _mismatches(state_dict, expected)
+    if problems:
+        raise WeightsMismatchError(
+            f"{source} does not fit {name} built with {model.model_args}: "
+            + "; ".join(problems) + ". Load weights saved from this architecture (the "
+            "config.json beside them names its model_args), or build the model they were "
+            "saved from; nothing was loaded")
+
+
+def _mismatches(state_dict: dict, expected: dict) -> list[str]:
+    from snnzoo.hub import _some
+
+    problems = []
+    missing = sorted(expected.keys() - state_dict.keys())
+    unexpected = sorted(state_dict.keys() - expected.keys())
+    if missing:
+        problems.append(f"{len(missing)} key(s) missing: {_some(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {_some(unexpected)}")
+    common = sorted(expected.keys() & state_dict.keys())
+    shapes = [f"{key} {tuple(state_dict[key].shape)} vs {tuple(expected[key].shape)}"
+              for key in common if state_dict[key].shape != expected[key].shape]
+    if shapes:
+        problems.append(f"{len(shapes)} shape(s) differ (file vs model): {_some(shapes)}")
+    dtypes = [f"{key} {state_dict[key].dtype} vs {expected[key].dtype}" for key in common
+              if _kind(state_dict[key].dtype) != _kind(expected[key].dtype)]
+    if dtypes:
+        problems.append(f"{len(dtypes)} tensor(s) of another kind of dtype (file vs model), which "
+                        f"loading would convert: {_some(dtypes)}")
+    return problems
+
+
+def _kind(dtype: torch.dtype) -> str:
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "floating"
+    return "bool" if dtype == torch.bool else "integer"
