@@ -509,3 +509,38 @@ def test_genotype_forms(text):
 def test_malformed_genotypes(text, cell, message):
     with pytest.raises(ValueError, match=message):
         parse_genotype(text, cell)
+
+
+@pytest.mark.parametrize("genotype, error, message", [
+    (303, TypeError, "genotype 303 is of type int; give a string"),
+    (b"0303 0030 2002 0200", TypeError, "is of type bytes"),
+    ([303, 30, 2002, 200], TypeError, r"row 0 \(303\) is of type int"),
+    ("\u00b2303 0030 2002 0200", ValueError, "must be digits 0-4"),  # str.isdigit() accepts it
+    ("0505 0030 2002 0200", ValueError, r"row 0, column 1\) = 5 is not an operation"),
+    ([[0, True, 0, 3], [0, 0, 3, 0], [2, 0, 0, 2], [0, 2, 0, 0]], ValueError,
+     r"row 0, column 1\) = True is not an operation"),
+    ([[0, 3.0, 0, 3], [0, 0, 3, 0], [2, 0, 0, 2], [0, 2, 0, 0]], ValueError,
+     r"row 0, column 1\) = 3.0 is not an operation"),
+])
+def test_genotypes_of_the_wrong_type_are_clear_errors(genotype, error, message):
+    with pytest.raises(error, match=message):
+        parse_genotype(genotype)
+
+
+def test_genotype_from_an_integer_tensor():
+    matrix = torch.tensor([[0, 3, 0, 3], [0, 0, 3, 0], [2, 0, 0, 2], [0, 2, 0, 0]])
+    assert str(parse_genotype(matrix)) == "0303 0030 2002 0200"
+
+
+@pytest.mark.parametrize("genotype", ["0000 0000 0000 0000", "0100 0000 0000 0000",
+                                      "0300 0000 0003 0000"])
+def test_unreachable_output_builds_with_a_warning(genotype):
+    with pytest.warns(UserWarning, match=f"genotype '{genotype}': node 3 .* no path from node 0"):
+        model = SNASNet(genotype=genotype, **dict(MODEL_ARGS["snasnet_fmnist"], width=2,
+                                                   classifier_width=4))
+    assert model.genotype == genotype
+    # reachable only through a feedback edge (2 -> 1 at the next step) is reachable
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parse_genotype("0010 0001 0100 0000")
