@@ -278,3 +278,53 @@ def test_score_leaves_the_model_as_it_was_also_when_the_forward_fails():
     with torch.inference_mode():  # buffers made in inference mode: eval-mode scoring moves none
         frozen = SNASNet(**dict(MODEL_ARGS["snasnet_fmnist"], width=4, classifier_width=8)).eval()
     assert isinstance(score(frozen, torch.rand(3, 1, 28, 28)), float)  # no in-place restore
+
+
+# ---------------------------------------------------------------- the variants directory
+
+def _variant_folder(directory, name, genotype="0302 0030 3003 0000", **model_args):
+    folder = directory / name
+    folder.mkdir(parents=True)
+    config = dict(architecture=name, num_classes=10,
+                  pretrained_cfg=dict(input_size=[1, 28, 28], num_classes=10),
+                  model_args=dict(genotype=genotype, width=2, classifier_width=4, in_chans=1,
+                                  img_size=28, **model_args))
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_the_first_variants_directory_wins(tmp_path):
+    from snnzoo.models.variants import VARIANT_ARGS, load_variants
+    first = _variant_folder(tmp_path / "a", "snasnet_twice", "0302 0030 3003 0000")
+    second = _variant_folder(tmp_path / "b", "snasnet_twice", "0100 0001 0000 0000")
+    with pytest.warns(RuntimeWarning, match=f"skipping the variant snasnet_twice in {second}: "
+                                            f"{first} .an earlier variants directory. defines it"):
+        assert load_variants([tmp_path / "a", tmp_path / "b"]) == ["snasnet_twice"]
+    assert VARIANT_ARGS["snasnet_twice"]["genotype"] == "0302 0030 3003 0000"
+
+
+@pytest.mark.parametrize("name, model_args, message", [
+    ("snasnet_bad_genotype", dict(genotype="0909 0030 3003 0000"), r"= 9 is not an operation"),
+    ("snasnet_bad_argument", dict(widht=3), r"model_args \['widht'\] are not arguments of SNASNet"),
+    ("snasnet_bad-name", dict(), "letters, digits and underscores"),
+])
+def test_broken_variant_folders_are_skipped_at_import_naming_the_folder(tmp_path, name, model_args,
+                                                                         message):
+    from snnzoo.models.variants import VARIANT_ARGS, load_variants
+    folder = _variant_folder(tmp_path, name, **model_args)
+    with pytest.warns(RuntimeWarning, match=f"skipping the variant in {folder}: .*{message}"):
+        assert load_variants([tmp_path]) == []
+    assert name not in VARIANT_ARGS
+
+
+def test_variant_config_has_the_mode_of_any_new_file(tmp_path):
+    from snnzoo.models.variants import write_variant_config
+    model = SNASNet(**dict(MODEL_ARGS["snasnet_fmnist"], width=2, classifier_width=4))
+    previous = os.umask(0o022)
+    try:
+        path = write_variant_config(tmp_path / "snasnet_mode", "snasnet_mode", model, {})
+        (tmp_path / "other.txt").write_text("")
+    finally:
+        os.umask(previous)
+    assert oct(path.stat().st_mode & 0o777) == oct((tmp_path / "other.txt").stat().st_mode & 0o777)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -9,8 +9,10 @@ entrypoint, so ``snnzoo.create_model(name)`` and ``timm.create_model(name)`` bui
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -21,8 +23,8 @@ from timm.models._registry import _model_entrypoints
 from . import snasnet
 from .snasnet import SNASNetPretrainedCfg
 
-__all__ = ["VARIANTS_ENV", "VARIANT_ARGS", "variants_dirs", "register_variant", "load_variants",
-           "write_variant_config"]
+__all__ = ["VARIANTS_ENV", "VARIANT_ARGS", "variants_dirs", "check_variant_name",
+           "register_variant", "load_variants", "write_variant_config"]
 
 VARIANTS_ENV = "SNNZOO_VARIANTS_DIR"
 VARIANT_ARGS: dict[str, dict] = {}
@@ -37,15 +39,41 @@ def variants_dirs() -> list[Path]:
     return [Path("~/.cache/snnzoo/variants").expanduser()]
 
 
-def register_variant(name: str, model_args: dict, pretrained_cfg: dict) -> None:
-    """Register name as a timm entrypoint building SNASNet(**model_args)."""
-    if not name.startswith("snasnet_") or not name.replace("_", "").isalnum():
+_VARIANT_NAME = re.compile(r"snasnet_[A-Za-z0-9_]+")
+_SNASNET_ARGS = set(inspect.signature(snasnet.SNASNet.__init__).parameters) - {"self"}
+
+
+def check_variant_name(name: str) -> None:
+    """Raise ValueError unless name can be registered as a variant: 'snasnet_' then ASCII
+    letters, digits and underscores only (it names a folder and a timm entrypoint), and
+    neither a built-in snnzoo model nor another timm model."""
+    if not isinstance(name, str) or not _VARIANT_NAME.fullmatch(name):
         raise ValueError(f"variant name {name!r} must start with 'snasnet_' and contain only "
-                         f"letters, digits and underscores")
+                         f"letters, digits and underscores (e.g. 'snasnet_my_cells')")
     if name in snasnet.MODEL_ARGS:
         raise ValueError(f"variant name {name!r} is a built-in snnzoo model; choose another --name")
     if name in _model_entrypoints and name not in VARIANT_ARGS:
         raise ValueError(f"variant name {name!r} is already a timm model; choose another --name")
+
+
+def check_variant_args(model_args: dict) -> None:
+    """Raise ValueError unless model_args are SNASNet arguments with a valid genotype."""
+    from .genotype import parse_genotype
+
+    unknown = sorted(set(model_args) - _SNASNET_ARGS)
+    if unknown:
+        raise ValueError(f"model_args {unknown} are not arguments of SNASNet; it takes "
+                         f"{sorted(_SNASNET_ARGS)}")
+    if "genotype" in model_args:
+        with warnings.catch_warnings():  # an unreachable output warns at model build instead
+            warnings.simplefilter("ignore", UserWarning)
+            parse_genotype(model_args["genotype"], model_args.get("cell", "backward"))
+
+
+def register_variant(name: str, model_args: dict, pretrained_cfg: dict) -> None:
+    """Register name as a timm entrypoint building SNASNet(**model_args)."""
+    check_variant_name(name)
+    check_variant_args(model_args)
     VARIANT_ARGS[name] = dict(model_args)
     cfg = {key: value for key, value in pretrained_cfg.items() if key in _CFG_KEYS}
     cfg.update(architecture=name, hf_hub_id=cfg.get("hf_hub_id") or None)
@@ -63,17 +91,26 @@ def register_variant(name: str, model_args: dict, pretrained_cfg: dict) -> None:
 
 
 def load_variants(directories=None) -> list[str]:
-    """Register every variant folder found; a broken one is skipped with a warning."""
-    names = []
+    """Register every variant folder found; a broken one is skipped with a warning. With
+    several directories the first one holding a name wins (the search writes there); the
+    same name in a later directory is skipped with a warning."""
+    names, folders = [], {}
     for directory in directories or variants_dirs():
         if not directory.is_dir():
             continue
         for config_path in sorted(directory.glob("*/config.json")):
             try:
                 config = json.loads(config_path.read_text())
+                name = config["architecture"]
+                if name in folders:
+                    warnings.warn(f"snnzoo: skipping the variant {name} in {config_path.parent}: "
+                                  f"{folders[name]} (an earlier variants directory) defines it "
+                                  f"already; rename or delete one of them", RuntimeWarning)
+                    continue
                 args = dict(config["model_args"], num_classes=config["num_classes"])
-                register_variant(config["architecture"], args, config.get("pretrained_cfg", {}))
-                names.append(config["architecture"])
+                register_variant(name, args, config.get("pretrained_cfg", {}))
+                folders[name] = config_path.parent
+                names.append(name)
             except Exception as error:  # never let one bad folder break `import snnzoo`
                 warnings.warn(f"snnzoo: skipping the variant in {config_path.parent}: "
                               f"{type(error).__name__}: {error}", RuntimeWarning)
@@ -92,8 +129,15 @@ def write_variant_config(folder: Path, name: str, model, pretrained_cfg: dict) -
                   model_args=model_args)
     config["pretrained_cfg"]["architecture"] = name
     handle, tmp = tempfile.mkstemp(dir=folder, prefix=".config.", suffix=".json")
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give it the mode of any new file
     with os.fdopen(handle, "w") as file:
         json.dump(config, file, indent=2)
         file.write("\n")
     os.replace(tmp, folder / "config.json")
     return folder / "config.json"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
