@@ -280,6 +280,26 @@ def test_score_leaves_the_model_as_it_was_also_when_the_forward_fails():
     assert isinstance(score(frozen, torch.rand(3, 1, 28, 28)), float)  # no in-place restore
 
 
+def test_forward_refuses_images_of_another_size():
+    model = SNASNet(**dict(MODEL_ARGS["snasnet_fmnist"], width=2, classifier_width=4))
+    with pytest.raises(ValueError, match=r"expects images of 28 x 28 \(height x width\); got "
+                                         r"shape \(2, 1, 28, 32\).* img_size=\[28, 32\]"):
+        model(torch.rand(2, 1, 28, 32))
+    with pytest.raises(ValueError, match="expects images of 28 x 28"):
+        model(torch.rand(2, 1, 29, 29))  # would fit the classifier too, but is not the size
+    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_score_refuses_a_single_image_and_integer_images():
+    model = SNASNet(**dict(MODEL_ARGS["snasnet_fmnist"], width=2, classifier_width=4))
+    with pytest.raises(ValueError, match=r"hold 1 image\(s\); .* at least 2"):
+        score(model, torch.rand(1, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"hold 1 image\(s\)"):
+        score(model, torch.rand(3, 1, 1, 28, 28))  # a sequence [T, B, C, H, W] of one image
+    with pytest.raises(ValueError, match="floating-point tensor, .* got torch.uint8 .*transform_batch"):
+        score(model, torch.zeros(4, 1, 28, 28, dtype=torch.uint8))
+
+
 # ---------------------------------------------------------------- the variants directory
 
 def _variant_folder(directory, name, genotype="0302 0030 3003 0000", **model_args):

@@ -164,6 +164,13 @@ class SNASNet(nn.Module):
                 f"[T, B, {self.in_chans}, H, W]; got shape {tuple(x.shape)}"
                 + (f" with {x.shape[-3]} channels (build the model with in_chans="
                    f"{x.shape[-3]} to change that)" if x.dim() in (4, 5) else ""))
+        expected = self.model_args["img_size"]
+        expected = tuple(expected) if isinstance(expected, list) else (expected, expected)
+        if tuple(x.shape[-2:]) != expected:
+            raise ValueError(
+                f"SNASNet expects images of {expected[0]} x {expected[1]} (height x width); got "
+                f"shape {tuple(x.shape)}: its classifier is built for that size, so resize the "
+                f"images or build the model with img_size={list(x.shape[-2:])}")
         if x.dim() == 4:  # direct encoding: the stem sees the static image once
             static = self.stem(x)
             return static.unsqueeze(0).expand(self.timesteps, *static.shape)

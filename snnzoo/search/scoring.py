@@ -22,6 +22,15 @@ def score(model: nn.Module, images: Tensor, backend: str = "auto") -> float:
     would update BatchNorm's running statistics, which the score does not use (so the cells
     skip what only those would see, snnzoo.models.cells.spikes_only). -inf, with a warning,
     for a singular kernel."""
+    if not isinstance(images, Tensor) or not images.is_floating_point():
+        raise ValueError(f"images must be a floating-point tensor, normalised as the model "
+                         f"expects; got {getattr(images, 'dtype', type(images).__name__)} (for "
+                         f"uint8 images use snnzoo.data.transform_batch, or load_dataset's images)")
+    batch = images.shape[1] if images.dim() == 5 else images.shape[0] if images.dim() else 0
+    if batch < 2:
+        raise ValueError(f"images of shape {tuple(images.shape)} hold {batch} image(s); the score "
+                         f"compares the images of a batch with each other, so give at least 2 "
+                         f"(the search uses --batch-size, 256 by default)")
     scorer = HammingKernelScorer(backend)
 
     def accumulate(lif, spikes, multistep):
