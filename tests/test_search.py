@@ -171,7 +171,7 @@ def test_search_end_to_end_emits_a_registered_variant(tmp_path, monkeypatch, cap
 
 def test_interrupted_search_resumes_without_loss_or_repeats(tmp_path, monkeypatch):
     monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
-    _search(tmp_path / "whole")
+    _search(tmp_path / "whole", "--name", "snasnet_whole")  # "parts" emits the default name
     whole = _records(tmp_path / "whole")
 
     from snnzoo.search import run
@@ -228,7 +228,7 @@ def test_torchrun_two_processes_equal_one(tmp_path):
 def test_bad_options_are_clear_errors(capsys):
     with pytest.raises(SystemExit):
         search_main(["--width", "0"])
-    assert "--width 0.0 must be positive" in capsys.readouterr().err
+    assert "--width 0.0 must be a positive number" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         search_main(["--name", "winner"])
     assert "must start with 'snasnet_'" in capsys.readouterr().err
@@ -278,6 +278,173 @@ def test_score_leaves_the_model_as_it_was_also_when_the_forward_fails():
     with torch.inference_mode():  # buffers made in inference mode: eval-mode scoring moves none
         frozen = SNASNet(**dict(MODEL_ARGS["snasnet_fmnist"], width=4, classifier_width=8)).eval()
     assert isinstance(score(frozen, torch.rand(3, 1, 28, 28)), float)  # no in-place restore
+
+
+# ---------------------------------------------------------------- refused before any work
+
+TINY = ["--num-search", "3", "--width", "0.125", "--batch-size", "16", "--repeat", "1",
+        "--timesteps", "2"]
+
+
+def _refused(capsys, argv, message):
+    """search_main(argv) exits with an error matching message (argparse's or the run's)."""
+    with pytest.raises(SystemExit) as stopped:
+        search_main(argv)
+    error = str(stopped.value.code) + capsys.readouterr().err
+    assert stopped.value.code != 0 and __import__("re").search(message, error), error
+
+
+def test_out_inside_the_variant_folder_is_refused_and_deletes_nothing(tmp_path, monkeypatch, capsys):
+    variants = tmp_path / "variants"
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(variants))
+    for out in (variants / "snasnet_here", variants / "snasnet_here" / "run"):
+        out.mkdir(parents=True)
+        (out / "keep.txt").write_text("results")
+        _refused(capsys, [*TINY, "--name", "snasnet_here", "--out", str(out)],
+                 "lies inside .*snasnet_here.* results would be deleted; choose an --out outside")
+        assert sorted(p.name for p in out.iterdir()) == ["keep.txt"] or out.name == "snasnet_here"
+        assert (out / "keep.txt").read_text() == "results"
+
+
+@pytest.mark.parametrize("name, message", [
+    ("snasnet_cifar10", "is a built-in snnzoo model"),
+    ("snasnet_a-b", "letters, digits and underscores"),
+    ("snasnet_/../../victim2", "letters, digits and underscores"),
+    ("snasnet_\u00e9t\u00e9", "letters, digits and underscores"),
+])
+def test_bad_names_are_refused_before_anything_is_written(tmp_path, monkeypatch, capsys, name,
+                                                           message):
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
+    out = tmp_path / "a" / "b" / "run"
+    _refused(capsys, [*TINY, "--name", name, "--out", str(out)], f"--name: .*{message}")
+    assert list(tmp_path.iterdir()) == [], "nothing written"
+
+
+def test_default_names_are_valid_variant_names():
+    from snnzoo.models.variants import check_variant_name
+    from snnzoo.search.__main__ import parse_args
+    for seed, suffix in [("-1", "seed_minus1"), ("0", "seed0"), ("12", "seed12")]:
+        args = parse_args(["--seed", seed])
+        assert args.name == f"snasnet_fashion_mnist_sample_backward_{suffix}"
+        check_variant_name(args.name)
+    assert parse_args(["--dataset", "data/Bilder-\u00e4", "--cell", "forward"]).name == \
+        "snasnet_bilder___forward_seed0"
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--width", "nan", "--width nan must be a positive number"),
+    ("--width", "inf", "--width inf must be a positive number"),
+    ("--width", "-1", "--width -1.0 must be a positive number"),
+    ("--seed", "100000000000000", "--seed 100000000000000 is out of range: .* use a seed between"),
+    ("--seed", "-100000000000000", "--seed -100000000000000 is out of range"),
+    ("--device", "gpu7", "--device 'gpu7' is not a device"),
+])
+def test_bad_numbers_are_refused_in_argument_parsing(tmp_path, capsys, option, value, message):
+    _refused(capsys, [*TINY, option, value, "--out", str(tmp_path / "run")], message)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_refused_before_anything_is_written(tmp_path, capsys):
+    _refused(capsys, [*TINY, "--device", "cuda", "--out", str(tmp_path / "run")],
+             "--device cuda but no CUDA GPU is visible here .* use --device cpu")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_seed_range_is_exactly_what_torch_accepts():
+    from snnzoo.search.run import SEED_MULTIPLIER, check_seed
+    num_search, repeat = 7, 3
+    message = check_seed(10 ** 14, num_search, repeat)
+    lowest, highest = (int(word) for word in message.split("between ")[1].split(" and "))
+    assert check_seed(lowest, num_search, repeat) is None and check_seed(lowest - 1, num_search, repeat)
+    assert check_seed(highest, num_search, repeat) is None and check_seed(highest + 1, num_search, repeat)
+    torch.manual_seed(lowest * SEED_MULTIPLIER * 16)
+    torch.manual_seed((highest * SEED_MULTIPLIER + num_search - 1) * 16 + repeat - 1)
+    torch.manual_seed(0)
+
+
+@pytest.mark.parametrize("dataset, message", [
+    ("cifar-10", "^error: unknown data set 'cifar-10'; choose one of"),
+    ("cifar10", "^error: CIFAR-10: not found. Searched:"),
+])
+def test_missing_or_unknown_data_is_a_one_line_error(tmp_path, dataset, message):
+    with pytest.raises(SystemExit) as stopped:
+        search_main([*TINY, "--dataset", dataset, "--data-dir", str(tmp_path / "data"),
+                     "--out", str(tmp_path / "run")])
+    assert __import__("re").search(message, str(stopped.value.code)), stopped.value.code
+    assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- variant folders
+
+def test_a_variant_folder_of_another_search_is_never_replaced(tmp_path, monkeypatch, capsys):
+    variants = tmp_path / "variants"
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(variants))
+    search_main([*TINY, "--name", "snasnet_taken", "--out", str(tmp_path / "first")])
+    config = (variants / "snasnet_taken" / "config.json").read_text()
+    # another search with the same name, or settings the default name does not spell out
+    for extra in (["--name", "snasnet_taken"], ["--width", "0.25", "--name", "snasnet_taken"]):
+        _refused(capsys, [*TINY, *extra, "--out", str(tmp_path / "second")],
+                 f"{variants / 'snasnet_taken'} holds a variant snasnet_taken that this search "
+                 f"did not write; choose another --name, or delete")
+        assert not (tmp_path / "second").exists()
+    # a folder anyone else made is refused too
+    (variants / "snasnet_hand_made").mkdir()
+    _refused(capsys, [*TINY, "--name", "snasnet_hand_made", "--out", str(tmp_path / "third")],
+             "snasnet_hand_made holds a variant")
+    assert (variants / "snasnet_taken" / "config.json").read_text() == config
+    # the run that wrote it may finish again
+    search_main([*TINY, "--name", "snasnet_taken", "--out", str(tmp_path / "first"), "--resume"])
+    assert (variants / "snasnet_taken" / "config.json").read_text() == config
+
+
+def test_every_candidate_minus_infinity_registers_nothing(tmp_path, monkeypatch):
+    from snnzoo.search import run
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
+    monkeypatch.setattr(run, "score", lambda model, images: -math.inf)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit, match=r"all \d candidates scored -inf: .* nothing was registered"):
+        search_main([*TINY, "--name", "snasnet_silent", "--out", str(out)])
+    assert not (out / "best.json").exists() and not (out / "snasnet_silent").exists()
+    assert not (tmp_path / "variants" / "snasnet_silent").exists()
+
+    def refuse(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    records = [json.loads(line, parse_constant=refuse)
+               for line in (out / "candidates.jsonl").read_text().splitlines()]
+    assert records and [r["score"] for r in records] == [None] * len(records) and all(r["repeats"] == [None] for r in records)
+    assert all(r["score"] == -math.inf for r in run.read_records(out).values())
+
+
+def test_best_json_is_standard_json_when_some_candidates_score_minus_infinity(tmp_path, monkeypatch):
+    from snnzoo.search import run
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
+    original = run.score
+    calls = []
+    monkeypatch.setattr(run, "score", lambda *a: -math.inf if calls.append(1) or len(calls) > 1
+                        else original(*a))
+    search_main([*TINY, "--name", "snasnet_partly", "--out", str(tmp_path / "run")])
+
+    def refuse(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    best = json.loads((tmp_path / "run" / "best.json").read_text(), parse_constant=refuse)
+    assert math.isfinite(best["score"]) and len(best["top"]) >= 2
+    assert [r["score"] for r in best["top"]][1:] == [None] * (len(best["top"]) - 1)
+
+
+def test_non_square_image_folders_are_refused(tmp_path, monkeypatch):
+    from PIL import Image
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
+    for label in ("a", "b"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for k in range(10):
+            Image.new("RGB", (48, 32), (k * 20, 0, 0)).save(tmp_path / "images" / label / f"{k}.png")
+    with pytest.raises(SystemExit, match="are 32 x 48 .height x width.; the search builds networks "
+                                         "for square images"):
+        search_main([*TINY, "--dataset", str(tmp_path / "images"), "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
 
 
 def test_forward_refuses_images_of_another_size():

@@ -11,12 +11,16 @@ variant that snnzoo.create_model(NAME) builds in later processes.
 
 OUT gets candidates.jsonl (one line per scored candidate, flushed as it is written: stop the
 search at any time and continue it with --resume), search.json (the settings), best.json,
-scores.png (histogram), cell.png (the winner) and the variant's folder.
+scores.png (histogram), cell.png (the winner) and the variant's folder, which is also copied
+into the variants directory. Every option is checked before anything is written. A variant
+folder that another search wrote (same --name) is never replaced: choose another --name or
+delete that folder. If every candidate scores -inf, nothing is registered.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -49,18 +53,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("runs/search"))
     parser.add_argument("--resume", action="store_true", help="continue the search in --out")
     parser.add_argument("--top-k", type=int, default=5, help="rows of the summary table")
-    parser.add_argument("--name", help="variant name (snasnet_...; default from data set, "
-                                       "cell and seed)")
+    parser.add_argument("--name", help="variant name: 'snasnet_' then letters, digits and "
+                                       "underscores (default from data set, cell and seed)")
     args = parser.parse_args(argv)
     for option in ("num_search", "batch_size", "repeat", "timesteps", "top_k"):
         if getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
-    if args.width <= 0:
-        parser.error(f"--width {args.width} must be positive")
+    if not math.isfinite(args.width) or args.width <= 0:
+        parser.error(f"--width {args.width} must be a positive number, e.g. 0.25")
     if args.batch_size < 2:
         parser.error("--batch-size must be at least 2 (the kernel compares images)")
-    if args.name is not None and not args.name.startswith("snasnet_"):
-        parser.error(f"--name {args.name!r} must start with 'snasnet_'")
+    from snnzoo.search.run import check_device, check_output_layout, check_seed, default_name
+    from snnzoo.models.variants import check_variant_name
+    for problem in (check_seed(args.seed, args.num_search, args.repeat), check_device(args.device)):
+        if problem:
+            parser.error(problem)
+    if args.name is None:
+        args.name = default_name(args)
+    try:
+        check_variant_name(args.name)
+    except ValueError as error:
+        parser.error(f"--name: {error}")
+    problem = check_output_layout(args.out, args.name)
+    if problem:
+        parser.error(problem)
     return args
 
 

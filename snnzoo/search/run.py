@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -22,7 +23,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from snnzoo.distributed import init_distributed
-from snnzoo.data import dataset_info, first_batch, load_dataset
+from snnzoo.data import DatasetNotFoundError, dataset_info, first_batch, load_dataset
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet
 from snnzoo.models.variants import register_variant, variants_dirs, write_variant_config
 
@@ -39,6 +40,9 @@ BASE_MODEL = {"fashion-mnist-sample": "snasnet_fmnist", "fashion-mnist": "snasne
 RUN_KEYS = ("dataset", "cell", "num_search", "batch_size", "repeat", "timesteps", "width",
             "seed", "model_args", "channels_last")
 RUN_KEY_DEFAULTS = {"channels_last": False}  # what runs from before the key was recorded used
+# In each variant folder the search writes: which run wrote it, so that no other run replaces it.
+RUN_MARKER = ".snnzoo-search-run.json"
+SEED_MULTIPLIER = 1_000_003  # candidate seed = seed x SEED_MULTIPLIER + index
 
 
 @dataclass
@@ -71,7 +75,7 @@ def unique_candidates(args) -> list[Candidate]:
 def score_candidate(candidate: Candidate, model_args, dataset, args, device) -> dict:
     """Mean score over --repeat batches of a freshly initialised network in train mode."""
     started = time.perf_counter()
-    seed = args.seed * 1_000_003 + candidate.index
+    seed = args.seed * SEED_MULTIPLIER + candidate.index
     torch.manual_seed(seed)
     model = SNASNet(genotype=candidate.genotype, **model_args).to(device).train()
     if args.channels_last:
@@ -102,7 +106,7 @@ def read_records(out: Path, repair: bool = False) -> dict[str, dict]:
             except json.JSONDecodeError:
                 continue
             valid.append(line)
-            record["score"] = float(record["score"])
+            record["score"] = -math.inf if record["score"] is None else float(record["score"])
             records[record["genotype"]] = record
         cleaned = "".join(line + "\n" for line in valid)
         if repair and cleaned != text:
@@ -110,8 +114,22 @@ def read_records(out: Path, repair: bool = False) -> dict[str, dict]:
     return records
 
 
+def _json_record(record: dict) -> dict:
+    """The record with non-finite scores as null: standard JSON, which has no -Infinity."""
+    def finite_or_none(value):
+        return value if value is None or math.isfinite(value) else None
+    record = dict(record, score=finite_or_none(record["score"]))
+    if "repeats" in record:
+        record["repeats"] = [finite_or_none(value) for value in record["repeats"]]
+    return record
+
+
+def _json_line(record: dict) -> str:
+    return json.dumps(_json_record(record), allow_nan=False) + "\n"
+
+
 def _append(handle, record):
-    handle.write(json.dumps(record) + "\n")
+    handle.write(_json_line(record))
     handle.flush()
     os.fsync(handle.fileno())
 
@@ -136,6 +154,71 @@ def _previous_settings(out: Path) -> Optional[dict]:
     return {**RUN_KEY_DEFAULTS, **recorded}
 
 
+def check_seed(seed: int, num_search: int, repeat: int) -> Optional[str]:
+    """None, or why seed cannot seed every candidate: torch seeds are 64-bit integers."""
+    lowest_allowed = -(2 ** 63 // (16 * SEED_MULTIPLIER))
+    highest_allowed = ((2 ** 64 - 1 - (repeat - 1)) // 16 - (num_search - 1)) // SEED_MULTIPLIER
+    if lowest_allowed <= seed <= highest_allowed:
+        return None
+    return (f"--seed {seed} is out of range: candidate k's images are seeded with (seed x "
+            f"{SEED_MULTIPLIER} + k) x 16 + repeat, which must fit in 64 bits; use a seed "
+            f"between {lowest_allowed} and {highest_allowed}")
+
+
+def check_device(name: str) -> Optional[str]:
+    """None, or why --device name cannot run the search here."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        return f"--device {name!r} is not a device; use cpu, cuda or cuda:INDEX"
+    if device.type == "cpu":
+        return None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return (f"--device {name} but no CUDA GPU is visible here "
+                    f"(torch.cuda.is_available() is False); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            return (f"--device {name} but only {torch.cuda.device_count()} CUDA GPU(s) are "
+                    f"visible; use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+        return None
+    try:
+        torch.empty(1, device=device)
+    except Exception as error:  # noqa: BLE001 - any backend's refusal reads the same
+        return f"--device {name} cannot be used here ({error}); use --device cpu"
+    return None
+
+
+def check_output_layout(out: Path, name: str) -> Optional[str]:
+    """None, or why --out cannot hold the run: the variant's copy in the variants directory
+    replaces that folder, so --out must not be it or lie inside it."""
+    registry = (variants_dirs()[0] / name).resolve()
+    out = Path(out).resolve()
+    if out == registry or registry in out.parents:
+        return (f"--out {out} lies inside {registry}, the folder that the variant {name} is "
+                f"copied to (replacing what is there): the search's results would be deleted; "
+                f"choose an --out outside it (e.g. runs/{name}) or another --name")
+    return None
+
+
+def _variant_folders(out: Path, name: str) -> list[Path]:
+    return [out / name, variants_dirs()[0] / name]
+
+
+def _check_variant_folders(out: Path, name: str, run_id: str):
+    """Refuse to replace a variant folder that another search (or anything else) wrote."""
+    for folder in _variant_folders(out, name):
+        if folder.exists() and _run_marker(folder) != run_id:
+            raise SystemExit(f"error: {folder} holds a variant {name} that this search did not "
+                             f"write; choose another --name, or delete {folder} to replace it")
+
+
+def _run_marker(folder: Path) -> Optional[str]:
+    try:
+        return json.loads((folder / RUN_MARKER).read_text())["run_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _check_settings(out: Path, settings: dict, previous: Optional[dict], resume: bool):
     if previous is not None or (out / CANDIDATES).exists():
         if not resume:
@@ -147,7 +230,6 @@ def _check_settings(out: Path, settings: dict, previous: Optional[dict], resume:
             if changed:
                 raise SystemExit(f"error: --resume with different settings than the run in {out}: "
                                  + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items()))
-    _rewrite_atomically(out / SETTINGS, json.dumps(settings, indent=2) + "\n")
 
 
 def _channels_last_setting(args, previous: Optional[dict]) -> bool:
@@ -170,8 +252,21 @@ def run_search(args) -> dict:
     device = torch.device(args.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    info = dataset_info(args.dataset)
-    dataset = load_dataset(args.dataset, "train", args.data_dir, args.download)
+    if args.name is None:
+        args.name = default_name(args)
+    problem = check_output_layout(args.out, args.name)
+    if problem:
+        raise SystemExit(f"error: {problem}")
+    try:
+        info = dataset_info(args.dataset)
+        dataset = load_dataset(args.dataset, "train", args.data_dir, args.download)
+    except (ValueError, DatasetNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None
+    if info.input_size[1] != info.input_size[2]:
+        side = min(info.input_size[1:])
+        raise SystemExit(f"error: the images of {args.dataset} are {info.input_size[1]} x "
+                         f"{info.input_size[2]} (height x width); the search builds networks for "
+                         f"square images: crop or resize them to a square (e.g. {side} x {side})")
     if args.batch_size > len(dataset):
         raise SystemExit(f"error: --batch-size {args.batch_size} is larger than the "
                          f"{len(dataset)} images of {args.dataset}")
@@ -182,10 +277,15 @@ def run_search(args) -> dict:
     settings = dict(dataset=args.dataset, cell=args.cell, num_search=args.num_search,
                     batch_size=args.batch_size, repeat=args.repeat, timesteps=args.timesteps,
                     width=args.width, seed=args.seed, model_args=model_args,
-                    channels_last=args.channels_last)
+                    channels_last=args.channels_last,
+                    run_id=(previous or {}).get("run_id") if args.resume else None)
+    settings["run_id"] = settings["run_id"] or uuid.uuid4().hex
+    args.run_id = settings["run_id"]
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
         _check_settings(out, settings, previous, args.resume)
+        _check_variant_folders(out, args.name, args.run_id)
+        out.mkdir(parents=True, exist_ok=True)
+        _rewrite_atomically(out / SETTINGS, json.dumps(settings, indent=2) + "\n")
         read_records(out, repair=True)
     if world > 1:
         dist.barrier()
@@ -213,7 +313,7 @@ def run_search(args) -> dict:
     if rank == 0:
         records = read_records(out)
         ordered = sorted(records.values(), key=lambda r: r["index"])
-        _rewrite_atomically(out / CANDIDATES, "".join(json.dumps(r) + "\n" for r in ordered))
+        _rewrite_atomically(out / CANDIDATES, "".join(_json_line(r) for r in ordered))
         for path in out.glob("candidates.rank*.jsonl"):
             path.unlink()
         result = finish(args, ordered, model_args, info, out)
@@ -230,8 +330,12 @@ def ranking(records: list[dict]) -> list[dict]:
 
 
 def default_name(args) -> str:
-    slug = "".join(ch if ch.isalnum() else "_" for ch in Path(args.dataset).name.lower())
-    return f"snasnet_{slug}_{args.cell}_seed{args.seed}"
+    """snasnet_<data set>_<cell>_seed<seed> (seed_minus<n> for a negative seed), in letters,
+    digits and underscores only."""
+    slug = "".join(ch if ch.isascii() and ch.isalnum() else "_"
+                   for ch in Path(args.dataset).name.lower())
+    seed = f"seed{args.seed}" if args.seed >= 0 else f"seed_minus{-args.seed}"
+    return f"snasnet_{slug}_{args.cell}_{seed}"
 
 
 def finish(args, records, model_args, info, out: Path) -> dict:
@@ -242,6 +346,14 @@ def finish(args, records, model_args, info, out: Path) -> dict:
     ranked = ranking(records)
     winner = ranked[0]
     name = args.name or default_name(args)
+    if not math.isfinite(winner["score"]):
+        raise SystemExit(
+            f"error: all {len(records)} candidates scored -inf: every network's spike kernel "
+            f"is singular (its images spike alike, or not at all), so there is no winner and "
+            f"nothing was registered. Try a larger --width (now {args.width}), a smaller "
+            f"--batch-size (now {args.batch_size}) or other data; {out / CANDIDATES} keeps "
+            f"the scores")
+    _check_variant_folders(out, name, args.run_id)
     top = ranked[:args.top_k]
     width = max(len(r["genotype"]) for r in top)
     print(f"\ntop {len(top)} of {len(records)} scored {args.cell} cells "
@@ -253,10 +365,14 @@ def finish(args, records, model_args, info, out: Path) -> dict:
     best = dict(name=name, genotype=winner["genotype"], cell=args.cell, score=winner["score"],
                 index=winner["index"], scored=len(records), sampled=args.num_search,
                 dataset=args.dataset, model_args=model_args, top=top)
-    _rewrite_atomically(out / "best.json", json.dumps(best, indent=2) + "\n")
+    _rewrite_atomically(out / "best.json", json.dumps(
+        dict(best, top=[_json_record(r) for r in top]), indent=2, allow_nan=False) + "\n")
     score_histogram([r["score"] for r in records], out / "scores.png", best=winner["score"],
                     title=f"{len(records)} {args.cell} cells on {args.dataset}")
     variant_folder = out / name
+    variant_folder.mkdir(parents=True, exist_ok=True)
+    _rewrite_atomically(variant_folder / RUN_MARKER,
+                        json.dumps(dict(run_id=args.run_id, out=str(out.resolve()))) + "\n")
     model = SNASNet(genotype=winner["genotype"], **model_args)
     pretrained_cfg = dict(input_size=tuple(info.input_size), mean=tuple(info.mean),
                           std=tuple(info.std), num_classes=info.num_classes, license="mit",
@@ -265,7 +381,8 @@ def finish(args, records, model_args, info, out: Path) -> dict:
                           genotype=winner["genotype"], cell=args.cell)
     write_variant_config(variant_folder, name, model, pretrained_cfg)
     draw_cell((winner["genotype"], args.cell), variant_folder / "cell.png", title=name)
-    shutil.copyfile(variant_folder / "cell.png", out / "cell.png")
+    shutil.copyfile(variant_folder / "cell.png", out / ".cell.png.tmp")
+    os.replace(out / ".cell.png.tmp", out / "cell.png")
     card = variant_card(name, best, model, args)
     _rewrite_atomically(variant_folder / "README.md", card)
     registry = variants_dirs()[0] / name
