@@ -377,3 +377,60 @@ def test_download_only_when_asked(tmp_path, monkeypatch):
     assert calls == [(str(tmp_path), False, True)]
     assert len(load_dataset("fashion-mnist", "train", data_dir=tmp_path, download=True)) == 4
     assert len(calls) == 1, "downloaded again although the files were there"
+
+
+# --- corrupt files and inconsistent folders -----------------------------------------------------
+
+def test_truncated_gzipped_idx_file_names_the_file(tmp_path):
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    write_idx(path, np.arange(200, dtype=np.uint8) % 10)
+    path.write_bytes(path.read_bytes()[:-12])  # cut short by an interrupted download
+    with pytest.raises(ValueError, match=f"{path} cannot be decompressed .* truncated or corrupt: "
+                                         "delete it and download it again"):
+        read_idx(path)
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match=f"{path} cannot be decompressed"):
+        read_idx(path)
+
+
+def test_fashion_mnist_labels_out_of_range_are_refused(tmp_path):
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((2, 28, 28), np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([3, 10], np.uint8))
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte: 1 labels outside 0-9, e.g. 10"):
+        load_dataset("fashion-mnist", "test", data_dir=tmp_path)
+
+
+def _cifar10_copy(cifar10_dir, tmp_path):
+    import shutil
+    root, _ = cifar10_dir
+    shutil.copytree(root, tmp_path / "copy")
+    return tmp_path / "copy", tmp_path / "copy" / "cifar-10-batches-py" / "test_batch"
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncated", r"cannot be read as a CIFAR batch \(.*\); it may be truncated or corrupt: delete "
+                  r"it and run again with --download"),
+    ("str keys", r"is not a CIFAR batch of the python version: it needs the keys \[b'data', "
+                 r"b'labels'\] \(bytes, .*\), found \['data', 'labels'\]"),
+    ("label 10", r"1 labels outside 0-9 \(the 10 classes of batches.meta\), e.g. 10"),
+])
+def test_corrupt_cifar_batches_name_the_file(cifar10_dir, tmp_path, damage, message):
+    root, batch = _cifar10_copy(cifar10_dir, tmp_path)
+    if damage == "truncated":
+        batch.write_bytes(batch.read_bytes()[:1000])
+    elif damage == "str keys":
+        batch.write_bytes(pickle.dumps({"data": np.zeros((1, 3072), np.uint8), "labels": [1]}))
+    else:
+        write_cifar_batch(batch, np.zeros((2, 32, 32, 3), np.uint8), [3, 10], b"labels")
+    with pytest.raises(ValueError, match=f"{batch}.*{message}"):
+        load_dataset("cifar10", "test", data_dir=root)
+
+
+def test_test_split_class_folders_missing_from_train_are_refused(tmp_path):
+    for split, name in [("train", "cat"), ("train", "dog"), ("val", "cat"), ("val", "dog"),
+                        ("val", "cow"), ("val", "eel")]:
+        write_pngs(tmp_path / split / name, 1, (6, 6), 0)
+    with pytest.raises(ValueError, match=r"val has class folders that .*train lacks: \['cow', "
+                                         r"'eel'\]; their images have no label"):
+        load_dataset(tmp_path, "test")
+    assert len(load_dataset(tmp_path, "train")) == 2

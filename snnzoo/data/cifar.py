@@ -47,9 +47,25 @@ CIFAR_LAYOUTS = {
 }
 
 
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as file:
-        return pickle.load(file, encoding="bytes")
+_REDOWNLOAD = ("delete it and run again with --download (download=True), or extract the "
+               "official archive again")
+
+
+def _unpickle(path: Path, keys: tuple[bytes, ...]) -> dict:
+    """The pickled dict in path, which must hold keys; ValueError naming the file if not."""
+    try:
+        with open(path, "rb") as file:
+            content = pickle.load(file, encoding="bytes")
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            ImportError, IndexError) as error:
+        raise ValueError(f"{path} cannot be read as a CIFAR batch ({type(error).__name__}: "
+                         f"{error}); it may be truncated or corrupt: {_REDOWNLOAD}") from None
+    if not isinstance(content, dict) or any(key not in content for key in keys):
+        found = sorted(content, key=repr) if isinstance(content, dict) else type(content).__name__
+        raise ValueError(f"{path} is not a CIFAR batch of the python version: it needs the keys "
+                         f"{list(keys)} (bytes, as CIFAR's own files have), found {found}; "
+                         f"{_REDOWNLOAD}")
+    return content
 
 
 def _search_dirs(layout: CifarLayout, data_dir: Optional[Path]) -> list[Path]:
@@ -93,15 +109,26 @@ def load_cifar(name: str, split: str, data_dir: Optional[Path] = None, download:
     if directory is None:
         raise _not_found(layout, data_dir)
 
+    meta = _unpickle(directory / layout.meta_file, (layout.names_key,))
+    classes = [name.decode() for name in meta[layout.names_key]]
     images, labels = [], []
     for file_name in layout.train_files if split == "train" else layout.test_files:
-        batch = _unpickle(directory / file_name)
+        path = directory / file_name
+        batch = _unpickle(path, (b"data", layout.label_key))
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-            raise ValueError(f"{directory / file_name}: b'data' has shape {data.shape}; "
-                             "expected [N, 3072]")
+            raise ValueError(f"{path}: b'data' has shape {data.shape}; expected [N, 3072]; "
+                             f"{_REDOWNLOAD}")
+        batch_labels = np.asarray(batch[layout.label_key], dtype=np.int64)
+        if batch_labels.shape != data.shape[:1]:
+            raise ValueError(f"{path}: {data.shape[0]} images but {layout.label_key!r} has shape "
+                             f"{batch_labels.shape}; {_REDOWNLOAD}")
+        outside = batch_labels[(batch_labels < 0) | (batch_labels >= len(classes))]
+        if outside.size:
+            raise ValueError(f"{path}: {outside.size} labels outside 0-{len(classes) - 1} (the "
+                             f"{len(classes)} classes of {layout.meta_file}), e.g. "
+                             f"{int(outside[0])}; {_REDOWNLOAD}")
         images.append(data.reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch[layout.label_key], dtype=np.int64))
-    classes = [name.decode() for name in _unpickle(directory / layout.meta_file)[layout.names_key]]
+        labels.append(batch_labels)
     return ImageTensorDataset(torch.from_numpy(np.concatenate(images)),
                               torch.from_numpy(np.concatenate(labels)), classes, transform)

@@ -16,6 +16,7 @@ accuracies on it are not comparable with published Fashion-MNIST results.
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
@@ -42,8 +43,13 @@ def read_idx(path: Path) -> np.ndarray:
     """An IDX file (LeCun's MNIST format; gzipped if the name ends in .gz) as a numpy array."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as file:
-        content = file.read()
+    try:
+        with opener(path, "rb") as file:
+            content = file.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path} cannot be decompressed ({type(error).__name__}: {error}); it "
+                         f"may be truncated or corrupt: delete it and download it again "
+                         f"(--download), or store it uncompressed") from None
     if len(content) < 4 or content[0] != 0 or content[1] != 0 or content[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file (header {content[:4].hex()})")
     dtype = np.dtype(_IDX_DTYPES[content[2]])
@@ -113,6 +119,10 @@ def load_fashion_mnist(split: str, data_dir: Optional[Path] = None, download: bo
     if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
         raise ValueError(f"{files[0]} holds images of shape {images.shape} and {files[1]} "
                          f"labels of shape {labels.shape}; expected [N, 28, 28] and [N]")
+    outside = labels[(labels < 0) | (labels >= len(CLASSES))]
+    if outside.size:
+        raise ValueError(f"{files[1]}: {outside.size} labels outside 0-{len(CLASSES) - 1}, e.g. "
+                         f"{int(outside[0])}; delete it and download it again (--download)")
     return ImageTensorDataset(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels),
                               CLASSES, transform)
 

@@ -96,6 +96,13 @@ def load_image_folder(root: Path, split: str, transform: Optional[Callable] = No
                                 f"{'/ nor '.join(_TEST_SPLIT_NAMES)}/")
     try:
         classes, class_to_index = find_classes(str(splits["train"]))
+        if split != "train" and not (splits[split] / "val_annotations.txt").is_file():
+            extra = sorted(set(find_classes(str(splits[split]))[0]) - set(classes))
+            if extra:
+                raise ValueError(f"image folder {root}: {splits[split]} has class folders that "
+                                 f"{splits['train']} lacks: {extra}; their images have no "
+                                 f"label. Add those classes to the train split, or move them "
+                                 f"out of {splits[split]}")
         samples = _samples(splits[split], class_to_index)
     except (FileNotFoundError, KeyError) as error:
         raise _folder_not_found(root, f"the {split} split is not laid out as class "
