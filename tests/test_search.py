@@ -399,6 +399,22 @@ def test_a_variant_folder_of_another_search_is_never_replaced(tmp_path, monkeypa
     assert (variants / "snasnet_taken" / "config.json").read_text() == config
 
 
+def test_a_run_recorded_before_run_ids_resumes_over_its_own_folders(tmp_path, monkeypatch):
+    from snnzoo.search.run import RUN_MARKER, SETTINGS
+    variants = tmp_path / "variants"
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(variants))
+    out = tmp_path / "old"
+    search_main([*TINY, "--name", "snasnet_old", "--out", str(out)])
+    settings = json.loads((out / SETTINGS).read_text())
+    del settings["run_id"]  # as snnzoo wrote them before (make demo's runs/demo, say)
+    (out / SETTINGS).write_text(json.dumps(settings))
+    for folder in (out / "snasnet_old", variants / "snasnet_old"):
+        (folder / RUN_MARKER).unlink()
+    search_main([*TINY, "--name", "snasnet_old", "--out", str(out), "--resume"])
+    assert (variants / "snasnet_old" / RUN_MARKER).is_file()
+    assert "run_id" in json.loads((out / SETTINGS).read_text())
+
+
 def test_every_candidate_minus_infinity_registers_nothing(tmp_path, monkeypatch):
     from snnzoo.search import run
     monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))

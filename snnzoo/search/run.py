@@ -204,10 +204,14 @@ def _variant_folders(out: Path, name: str) -> list[Path]:
     return [out / name, variants_dirs()[0] / name]
 
 
-def _check_variant_folders(out: Path, name: str, run_id: str):
-    """Refuse to replace a variant folder that another search (or anything else) wrote."""
+def _check_variant_folders(out: Path, name: str, run_id: str, legacy: bool = False):
+    """Refuse to replace a variant folder that another search (or anything else) wrote. A run
+    recorded before runs had ids (legacy, resumed) owns the folders that carry no run's id."""
     for folder in _variant_folders(out, name):
-        if folder.exists() and _run_marker(folder) != run_id:
+        marker = _run_marker(folder)
+        if legacy and marker is None:
+            continue
+        if folder.exists() and marker != run_id:
             raise SystemExit(f"error: {folder} holds a variant {name} that this search did not "
                              f"write; choose another --name, or delete {folder} to replace it")
 
@@ -281,9 +285,10 @@ def run_search(args) -> dict:
                     run_id=(previous or {}).get("run_id") if args.resume else None)
     settings["run_id"] = settings["run_id"] or uuid.uuid4().hex
     args.run_id = settings["run_id"]
+    args.legacy_run = bool(args.resume and previous is not None and "run_id" not in previous)
     if rank == 0:
         _check_settings(out, settings, previous, args.resume)
-        _check_variant_folders(out, args.name, args.run_id)
+        _check_variant_folders(out, args.name, args.run_id, args.legacy_run)
         out.mkdir(parents=True, exist_ok=True)
         _rewrite_atomically(out / SETTINGS, json.dumps(settings, indent=2) + "\n")
         read_records(out, repair=True)
@@ -353,7 +358,7 @@ def finish(args, records, model_args, info, out: Path) -> dict:
             f"nothing was registered. Try a larger --width (now {args.width}), a smaller "
             f"--batch-size (now {args.batch_size}) or other data; {out / CANDIDATES} keeps "
             f"the scores")
-    _check_variant_folders(out, name, args.run_id)
+    _check_variant_folders(out, name, args.run_id, args.legacy_run)
     top = ranked[:args.top_k]
     width = max(len(r["genotype"]) for r in top)
     print(f"\ntop {len(top)} of {len(records)} scored {args.cell} cells "
