@@ -536,8 +536,8 @@ def test_genotype_from_an_integer_tensor():
                                       "0300 0000 0003 0000"])
 def test_unreachable_output_builds_with_a_warning(genotype):
     with pytest.warns(UserWarning, match=f"genotype '{genotype}': node 3 .* no path from node 0"):
-        model = SNASNet(genotype=genotype, **dict(MODEL_ARGS["snasnet_fmnist"], width=2,
-                                                   classifier_width=4))
+        model = SNASNet(**dict(MODEL_ARGS["snasnet_fmnist"], genotype=genotype, width=2,
+                               classifier_width=4))
     assert model.genotype == genotype
     # reachable only through a feedback edge (2 -> 1 at the next step) is reachable
     import warnings
