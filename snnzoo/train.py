@@ -10,9 +10,12 @@ horizontal flip, cross-entropy on the vote averaged over T.
 
 The output folder gets log.csv (one row per epoch) and curves.png, checkpoint.pt (written
 atomically every epoch, every --checkpoint-minutes and on Ctrl-C or SIGTERM; --resume
-continues exactly where it stopped), and at the end the model folder: model.safetensors
-(final weights), config.json and README.md, with best/ holding the weights that scored best
-on the --val-split hold-out. The test set is measured and logged, never used to choose.
+continues exactly where it stopped, with the options of the run: options not given again are
+taken from the checkpoint, and changing one that defines the run is refused), and at the end
+the model folder: model.safetensors (final weights), config.json and README.md, with best/
+holding the weights that scored best on the --val-split hold-out. The test set is measured and
+logged, never used to choose. A finished run replaces checkpoint.pt with the hidden
+.training_run.json (its options and log, no weights), so the folder publishes as it is.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ import csv
 import json
 import math
 import os
+import pickle
 import shlex
 import signal
 import sys
 import time
+import warnings
+import zipfile
 from pathlib import Path
 
 import torch
@@ -44,11 +50,35 @@ from snnzoo.kernels import BACKENDS
 from snnzoo.memory import keep_freed_memory
 
 CHECKPOINT = "checkpoint.pt"
+FINISHED_RUN = ".training_run.json"  # replaces the checkpoint when the run ends; hidden, never published
+RUN_FILES = (CHECKPOINT, FINISHED_RUN, "log.csv", hub.WEIGHTS_FILENAME, "best")
+# Options that define what a run trains: a resumed run must keep them.
+RUN_DEFINING_OPTIONS = ("model", "dataset", "epochs", "batch_size", "lr", "momentum", "weight_decay",
+                        "timesteps", "genotype", "cell", "width", "val_split", "seed", "max_steps")
+# Options of this machine or this invocation: never taken from the checkpoint.
+INVOCATION_OPTIONS = ("out", "resume", "device", "download", "command")
 LOG_FIELDS = ["epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "test_loss",
               "test_top1", "test_top5", "seconds"]
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def _number_at_least(minimum, kind=int, above=False):
+    """An argparse type: a number of `kind` that is >= minimum (> minimum with above=True)."""
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}")
+        if value < minimum or (above and value == minimum):
+            raise argparse.ArgumentTypeError(
+                f"{text} must be {'greater than' if above else 'at least'} {minimum}")
+        return value
+    return convert
+
+
+_POSITIVE = _number_at_least(1)
+
+
+def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m snnzoo.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a registered model, e.g. snasnet_fmnist (snnzoo.list_models())")
@@ -57,21 +87,24 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "tinyimagenet or an image folder")
     parser.add_argument("--data-dir", help="where the data set lies")
     parser.add_argument("--download", action="store_true", help="download the data set if missing")
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=64, help="per process")
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--weight-decay", type=float, default=5e-4)
-    parser.add_argument("--timesteps", type=int, help="T (default: the model's)")
+    parser.add_argument("--epochs", type=_POSITIVE, default=300)
+    parser.add_argument("--batch-size", type=_POSITIVE, default=64, help="per process")
+    parser.add_argument("--lr", type=_number_at_least(0.0, float, above=True), default=0.1)
+    parser.add_argument("--momentum", type=_number_at_least(0.0, float), default=0.9)
+    parser.add_argument("--weight-decay", type=_number_at_least(0.0, float), default=5e-4)
+    parser.add_argument("--timesteps", type=_POSITIVE, help="T (default: the model's)")
     parser.add_argument("--genotype", help='cell genotype, e.g. "0302 0030 3003 0000"')
     parser.add_argument("--cell", choices=["forward", "backward"])
-    parser.add_argument("--width", type=int, help="channels of cell 1 (default: the model's)")
+    parser.add_argument("--width", type=_POSITIVE, help="channels of cell 1 (default: the model's)")
     parser.add_argument("--val-split", type=float, default=0.0,
                         help="fraction of the training set held out to choose the best epoch")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/MODEL)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
-    parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT/checkpoint.pt with the options of that run (an option given again must\n                             not change what the run trains)")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
+                        help="bf16 autocast (CUDA)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
+                        help="channels_last memory format")
     parser.add_argument("--torchcompile", nargs="?", const="inductor", default=None,
                         metavar="BACKEND",
                         help="torch.compile the training step with BACKEND (default inductor; the "
@@ -81,21 +114,86 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="LIF implementation (see snnzoo.layers.LIF)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=0,
+    parser.add_argument("--workers", type=_number_at_least(0), default=0,
                         help="data loader workers for evaluating image folders (in-memory data "
                              "sets are batched on the device)")
-    parser.add_argument("--checkpoint-minutes", type=float, default=5.0,
+    parser.add_argument("--checkpoint-minutes", type=_number_at_least(0.0, float, above=True), default=5.0,
                         help="also checkpoint within an epoch this often")
-    parser.add_argument("--max-steps", type=int, default=None,
+    parser.add_argument("--max-steps", type=_POSITIVE, default=None,
                         help="stop after this many optimiser steps per epoch (smoke tests)")
-    parser.add_argument("--eval-batch-size", type=int, default=256)
+    parser.add_argument("--eval-batch-size", type=_POSITIVE, default=256)
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The options; args.given names those given on the command line (a resume keeps the rest)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _build_parser()
     args = parser.parse_args(argv)
-    args.command = "python -m snnzoo.train " + " ".join(
-        shlex.quote(arg) for arg in (sys.argv[1:] if argv is None else argv))
+    args.command = "python -m snnzoo.train " + " ".join(shlex.quote(arg) for arg in argv)
     if args.out is None:
         args.out = Path("runs") / args.model
     if not 0.0 <= args.val_split < 1.0:
-        parser.error(f"--val-split {args.val_split} must be in [0, 1)")
+        parser.error(f"--val-split {args.val_split} must be in [0, 1): the fraction of the "
+                     "training set held out, e.g. 0.05")
+    only_given = _build_parser()
+    for action in only_given._actions:
+        action.default = argparse.SUPPRESS
+    args.given = set(vars(only_given.parse_args(argv)))
+    return args
+
+
+def _option(name: str) -> str:
+    return name if name == "model" else "--" + name.replace("_", "-")
+
+
+def _saved_args(args) -> dict:
+    """The options as the checkpoint stores them: plain values, the folder as a string."""
+    return {key: str(value) if isinstance(value, Path) else value
+            for key, value in vars(args).items() if key != "given"}
+
+
+def _typed_saved_args(saved: dict) -> dict:
+    """A checkpoint's options with their parsed types (checkpoints before this stored strings)."""
+    actions = {action.dest: action for action in _build_parser()._actions}
+    typed = {}
+    for key, value in saved.items():
+        action = actions.get(key)
+        if isinstance(value, str) and action is not None and key != "model":
+            if value == "None":
+                value = None
+            elif isinstance(action.default, bool):
+                value = value == "True"
+            elif action.type is not None:
+                value = action.type(value)
+        typed[key] = value
+    return typed
+
+
+def _original_command(command: str) -> str:
+    """The command that started the run (older checkpoints recorded the last --resume)."""
+    words = shlex.split(command)
+    return " ".join(shlex.quote(word) for word in words if word != "--resume")
+
+
+def resumed_args(args, saved: dict, path: Path) -> argparse.Namespace:
+    """`args` for continuing the run saved at `path`: the options not given again come from the
+    checkpoint; a given option that defines the run and differs is refused."""
+    saved = _typed_saved_args(saved)
+    changed = [f"{_option(key)} {saved[key]!r} -> {getattr(args, key)!r}"
+               for key in RUN_DEFINING_OPTIONS
+               if key in args.given and key in saved and saved[key] != getattr(args, key)]
+    if changed:
+        hint = (" (a longer --epochs would stretch the cosine schedule that the run has already "
+                "followed: start a new run with another --out to train longer)"
+                if any(change.startswith("--epochs ") for change in changed) else "")
+        raise SystemExit(f"error: --resume continues the run in {path}, which was started with other "
+                         f"options: {'; '.join(changed)}{hint}. Leave these options out (the "
+                         f"checkpoint's are used) or choose another --out for a new run")
+    for key, value in saved.items():
+        if key not in args.given and key not in INVOCATION_OPTIONS and hasattr(args, key):
+            setattr(args, key, value)
+    args.command = _original_command(saved.get("command", args.command))
     return args
 
 
@@ -143,16 +241,30 @@ def _build_model(args, info, device):
     return model
 
 
-def _splits(args, info):
+def _splits(args, info, world=1):
+    """The training, hold-out (None without --val-split) and test sets, checked to be usable."""
     train_augmented = load_dataset(args.dataset, "train", args.data_dir, args.download, augment=True)
     test = load_dataset(args.dataset, "test", args.data_dir, args.download)
-    if not args.val_split:
-        return train_augmented, None, test
-    plain = load_dataset(args.dataset, "train", args.data_dir, args.download)
-    order = torch.randperm(len(plain), generator=torch.Generator().manual_seed(args.seed))
-    held_out = int(round(args.val_split * len(plain)))
-    return (Subset(train_augmented, order[held_out:].tolist()),
-            Subset(plain, order[:held_out].tolist()), test)
+    train_set, val_set = train_augmented, None
+    if args.val_split:
+        plain = load_dataset(args.dataset, "train", args.data_dir, args.download)
+        order = torch.randperm(len(plain), generator=torch.Generator().manual_seed(args.seed))
+        held_out = int(round(args.val_split * len(plain)))
+        if held_out == 0:
+            raise SystemExit(f"error: --val-split {args.val_split} of the {len(plain)} training images "
+                             f"holds out none; use at least {1.5 / len(plain):.2g}, or 0 for no hold-out")
+        train_set = Subset(train_augmented, order[held_out:].tolist())
+        val_set = Subset(plain, order[:held_out].tolist())
+    per_step = args.batch_size * world
+    if len(train_set) < per_step:
+        held = f" after --val-split {args.val_split} holds some out" if val_set is not None else ""
+        processes = f" x {world} processes" if world > 1 else ""
+        raise SystemExit(f"error: --batch-size {args.batch_size}{processes} is more than the "
+                         f"{len(train_set)} training images of {args.dataset}{held}, so not one step "
+                         f"would run; use --batch-size {len(train_set) // world} or less")
+    if len(test) == 0:
+        raise SystemExit(f"error: the test split of {args.dataset} is empty; check --data-dir")
+    return train_set, val_set, test
 
 
 def _epoch_batches(n_images, batch_size, seed, epoch, rank, world):
@@ -221,28 +333,107 @@ def plot_curves(rows, path: Path):
     os.replace(tmp, path)
 
 
+def _run_folder_problem(out: Path) -> str | None:
+    """Why a new run must not start in `out` (it holds an earlier run), or None."""
+    if (out / CHECKPOINT).exists():
+        return (f"{out / CHECKPOINT} exists; pass --resume to continue that run or choose another "
+                f"--out")
+    if (out / FINISHED_RUN).exists():
+        return (f"{out} holds a finished run ({FINISHED_RUN}); choose another --out for a new run")
+    earlier = [name for name in RUN_FILES if (out / name).exists()]
+    if earlier:
+        return (f"{out} holds files of an earlier run ({', '.join(earlier)}) and no checkpoint to "
+                f"continue from; choose another --out, or delete them to start again there")
+    return None
+
+
+def _read_checkpoint(path: Path, device) -> dict:
+    """A training checkpoint, or an error naming the file if it cannot be read."""
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+        raise SystemExit(f"error: {path} is corrupted or truncated ({type(error).__name__}: {error}); "
+                         f"put back an intact copy, or delete it and train again without --resume")
+    missing = [key for key in ("model", "optimizer", "scheduler", "epoch", "step", "rng", "rows",
+                               "best", "args") if not isinstance(saved, dict) or key not in saved]
+    if missing:
+        raise SystemExit(f"error: {path} is not a snnzoo.train checkpoint (it lacks "
+                         f"{', '.join(missing)}); put back the run's checkpoint or train without --resume")
+    return saved
+
+
+def _finished_run(out: Path, saved: dict | None) -> dict | None:
+    """The record of a finished run in `out`: its .training_run.json, or (runs from before it) a
+    checkpoint that has reached its last epoch beside the run's results.json."""
+    if (out / FINISHED_RUN).exists():
+        return json.loads((out / FINISHED_RUN).read_text())
+    if saved is not None and not saved.get("step") and (out / "results.json").is_file() \
+            and saved["epoch"] >= int(_typed_saved_args(saved["args"])["epochs"]):
+        return dict(args=saved["args"], rows=saved["rows"], best=saved["best"])
+    return None
+
+
+def _finish(out: Path, args, state):
+    """Replace the checkpoint with the run's record, so that the folder publishes as it is."""
+    tmp = out / (FINISHED_RUN + ".tmp")
+    tmp.write_text(json.dumps(dict(args=_saved_args(args), rows=state["rows"], best=state["best"]),
+                              indent=2) + "\n")
+    os.replace(tmp, out / FINISHED_RUN)
+    (out / CHECKPOINT).unlink(missing_ok=True)
+
+
+def _scheduler_step(scheduler, stepped: bool):
+    """scheduler.step(); an epoch resumed at its end runs no optimiser step, and torch's warning
+    that the schedule skipped one does not apply."""
+    with warnings.catch_warnings():
+        if not stepped:
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+        scheduler.step()
+
+
 def train(args) -> dict:
     rank, world = init_distributed()
     device = torch.device(args.device if world == 1 or args.device == "cpu"
                           else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
     if device.type == "cuda":
         torch.cuda.set_device(device.index or 0)
+    out = args.out
+    saved = None
+    if args.resume:
+        if (out / CHECKPOINT).exists():
+            saved = _read_checkpoint(out / CHECKPOINT, device)
+            args = resumed_args(args, saved["args"], out / CHECKPOINT)
+        elif not (out / FINISHED_RUN).exists():
+            raise SystemExit(f"error: --resume but {out / CHECKPOINT} does not exist; run without "
+                             f"--resume to start")
+        finished = _finished_run(out, saved)
+        if finished is not None:
+            if saved is None:
+                args = resumed_args(args, finished["args"], out / FINISHED_RUN)
+            leftover = (f"; its {CHECKPOINT} is no longer needed (delete it before publishing the "
+                        f"folder)" if (out / CHECKPOINT).exists() else "")
+            print(f"{out} holds a finished run ({len(finished['rows'])} epochs); nothing to do"
+                  f"{leftover}", file=sys.stderr)
+            return dict(rows=finished["rows"], best=finished["best"])
+        if saved.get("world_size", world) != world:
+            raise SystemExit(f"error: {out / CHECKPOINT} was written by {saved['world_size']} "
+                             f"processes; resume it with {saved['world_size']} (each has its share "
+                             f"of every batch), not {world}")
+    elif (problem := _run_folder_problem(out)) is not None:
+        raise SystemExit(f"error: {problem}")
     info = dataset_info(args.dataset)
     torch.manual_seed(args.seed)
     model = _build_model(args, info, device)
-    train_set, val_set, test_set = _splits(args, info)
+    train_set, val_set, test_set = _splits(args, info, world)
     optimizer = torch.optim.SGD(model.parameters(), args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs,
                                                            eta_min=args.lr * 0.01)
-    out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    state = dict(epoch=0, step=0, rows=[], best=None)
-    if args.resume:
-        state = _restore(out / CHECKPOINT, model, optimizer, scheduler, device)
-    elif (out / CHECKPOINT).exists():
-        raise SystemExit(f"error: {out / CHECKPOINT} exists; pass --resume to continue that run "
-                         f"or choose another --out")
+    state = dict(epoch=0, step=0, rows=[], best=None, loss_sum=0.0, correct=0, seen=0,
+                 epoch_seconds=0.0)
+    if saved is not None:
+        state = _restore(saved, model, optimizer, scheduler, device)
     network = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if args.torchcompile:  # after DDP, as timm does; model keeps the state dict's names
         network = torch.compile(network, backend=args.torchcompile)
@@ -250,22 +441,27 @@ def train(args) -> dict:
         dataset, info, args.eval_batch_size, device, args.workers)
     training_batch = _TrainingBatches(train_set, info, device, args.seed)
 
-    def checkpoint(epoch, step, rng):
+    def checkpoint(epoch, step, loss_sum=0.0, correct=0, seen=0, epoch_seconds=0.0):
         if rank == 0:
             _atomic_save(dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
-                              scheduler=scheduler.state_dict(), epoch=epoch, step=step, rng=rng,
-                              rows=state["rows"], best=state["best"],
-                              args={k: str(v) for k, v in vars(args).items()}), out / CHECKPOINT)
+                              scheduler=scheduler.state_dict(), epoch=epoch, step=step,
+                              rng=torch.get_rng_state(),
+                              cuda_rng=(torch.cuda.get_rng_state_all() if device.type == "cuda"
+                                        else None),
+                              rows=state["rows"], best=state["best"], loss_sum=loss_sum,
+                              correct=correct, seen=seen, epoch_seconds=epoch_seconds,
+                              world_size=world, args=_saved_args(args)), out / CHECKPOINT)
 
     last_checkpoint = time.monotonic()
     with _StopRequest() as stop:
         for epoch in range(state["epoch"], args.epochs):
-            started = time.monotonic()
+            started = time.monotonic() - state["epoch_seconds"]  # an epoch resumed keeps its time
             batches = _epoch_batches(len(train_set), args.batch_size, args.seed, epoch, rank, world)
             if args.max_steps is not None:
                 batches = batches[:args.max_steps]
             model.train()
-            loss_sum = correct = seen = 0
+            loss_sum, correct, seen = state["loss_sum"], state["correct"], state["seen"]
+            stepped = False
             bar = tqdm(range(state["step"], len(batches)), desc=f"epoch {epoch + 1}/{args.epochs}",
                        disable=rank != 0, dynamic_ncols=True)
             for step in bar:
@@ -276,40 +472,44 @@ def train(args) -> dict:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                stepped = True
                 loss_sum += float(loss.detach()) * labels.numel()
                 correct += int((logits.argmax(1) == labels).sum())
                 seen += labels.numel()
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", top1=f"{100 * correct / seen:.1f}",
                                 lr=f"{scheduler.get_last_lr()[0]:.4f}")
                 if stop.requested or time.monotonic() - last_checkpoint > 60 * args.checkpoint_minutes:
-                    checkpoint(epoch, step + 1, torch.get_rng_state())
+                    checkpoint(epoch, step + 1, loss_sum, correct, seen, time.monotonic() - started)
                     last_checkpoint = time.monotonic()
                     if stop.requested:
                         print(f"\nstopped: checkpoint at epoch {epoch + 1}, step {step + 1}; "
                               f"continue with --resume", file=sys.stderr)
                         raise SystemExit(130)
-            state["step"] = 0
+            state.update(step=0, loss_sum=0.0, correct=0, seen=0, epoch_seconds=0.0)
             lr = scheduler.get_last_lr()[0]
-            scheduler.step()
+            _scheduler_step(scheduler, stepped)
             row = dict(epoch=epoch + 1, lr=lr, train_loss=loss_sum / max(seen, 1),
                        train_top1=100.0 * correct / max(seen, 1), val_loss="", val_top1="")
             if rank == 0:
+                improved = False
                 if val_set is not None:
                     val = evaluate(model, eval_loader(val_set), device, args.amp, description="val")
                     row.update(val_loss=val["loss"], val_top1=val["top1"])
-                    if state["best"] is None or val["top1"] > state["best"]["val_top1"]:
+                    improved = state["best"] is None or val["top1"] > state["best"]["val_top1"]
+                    if improved:
                         state["best"] = dict(epoch=epoch + 1, val_top1=val["top1"])
-                        _save_model_folder(model, out / "best", args, state, None)
                 test = evaluate(model, eval_loader(test_set), device, args.amp, description="test")
                 row.update(test_loss=test["loss"], test_top1=test["top1"], test_top5=test["top5"],
                            seconds=round(time.monotonic() - started, 1))
                 state["rows"].append(row)
+                if improved:  # after the row, so that best/'s card counts this epoch
+                    _save_model_folder(model, out / "best", args, state, None)
                 _write_log(out, state["rows"])
                 plot_curves(state["rows"], out / "curves.png")
                 print(f"epoch {epoch + 1}: train {row['train_top1']:.2f}%  "
                       + (f"val {row['val_top1']:.2f}%  " if val_set is not None else "")
                       + f"test {row['test_top1']:.2f}%", file=sys.stderr)
-            checkpoint(epoch + 1, 0, torch.get_rng_state())
+            checkpoint(epoch + 1, 0)
             last_checkpoint = time.monotonic()
             if world > 1:
                 dist.barrier()
@@ -317,6 +517,7 @@ def train(args) -> dict:
         final = evaluate(model, eval_loader(test_set), device, args.amp, count_spikes=True,
                          description="final test")
         _save_model_folder(model, out, args, state, final)
+        _finish(out, args, state)
         print(f"final weights: test top-1 {final['top1']:.2f}%, top-5 {final['top5']:.2f}%, "
               f"{final['spikes_per_image']:.0f} spikes per image; model folder {out}",
               file=sys.stderr)
@@ -381,16 +582,22 @@ def training_card(model, args, state, final) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _restore(path: Path, model, optimizer, scheduler, device) -> dict:
-    if not path.exists():
-        raise SystemExit(f"error: --resume but {path} does not exist; run without --resume to start")
-    saved = torch.load(path, map_location=device, weights_only=True)
-    model.load_state_dict(saved["model"])
+def _restore(saved: dict, model, optimizer, scheduler, device) -> dict:
+    """Load a checkpoint read by _read_checkpoint into the run; the training state to continue."""
+    try:
+        model.load_state_dict(saved["model"])
+    except RuntimeError as error:
+        raise SystemExit(f"error: the checkpoint's weights do not fit {type(model).__name__} built "
+                         f"from its options ({error}); put back the run's checkpoint") from None
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     torch.set_rng_state(saved["rng"].cpu())
+    if saved.get("cuda_rng") is not None and device.type == "cuda":
+        torch.cuda.set_rng_state_all([state.cpu() for state in saved["cuda_rng"]])
     print(f"resuming from epoch {saved['epoch'] + 1}, step {saved['step']}", file=sys.stderr)
-    return dict(epoch=saved["epoch"], step=saved["step"], rows=saved["rows"], best=saved["best"])
+    return dict(epoch=saved["epoch"], step=saved["step"], rows=saved["rows"], best=saved["best"],
+                loss_sum=saved.get("loss_sum", 0.0), correct=saved.get("correct", 0),
+                seen=saved.get("seen", 0), epoch_seconds=saved.get("epoch_seconds", 0.0))
 
 
 def main(argv=None) -> int:

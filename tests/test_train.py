@@ -1,12 +1,16 @@
 """python -m snnzoo.train and python -m snnzoo.validate on the embedded sample, small models."""
 
+import csv
 import json
 import math
 import os
+import shlex
 import shutil
 import socket
 import subprocess
 import sys
+import types
+import warnings
 
 import pytest
 import torch
@@ -23,14 +27,64 @@ def _train(out, *extra):
     return train_module.main([*FAST, "--out", str(out), *extra])
 
 
+class _StopAfter:
+    """Stands in for train's _StopRequest: requests the stop at its n-th check (one per step)."""
+
+    def __init__(self, checks, on_stop=lambda: None):
+        self.checks, self.on_stop, self.count = checks, on_stop, 0
+
+    def __call__(self):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    @property
+    def requested(self):
+        self.count += 1
+        if self.count == self.checks:
+            self.on_stop()
+        return self.count >= self.checks
+
+
+def _train_until_stopped(monkeypatch, out, checks, *extra, on_stop=lambda: None):
+    """Train with FAST and `extra`, stopped after `checks` steps (3 per epoch) as by Ctrl-C."""
+    monkeypatch.setattr(train_module, "_StopRequest", _StopAfter(checks, on_stop))
+    with pytest.raises(SystemExit) as stopped:
+        _train(out, *extra)
+    assert stopped.value.code == 130
+    monkeypatch.setattr(train_module, "_StopRequest", _StopRequestOriginal)
+
+
+_StopRequestOriginal = train_module._StopRequest
+
+
+def _log(out):
+    with open(out / "log.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
 def test_training_writes_the_model_folder(tmp_path):
     out = tmp_path / "run"
     assert _train(out, "--epochs", "2", "--val-split", "0.1") == 0
-    for name in ("log.csv", "curves.png", "checkpoint.pt", "model.safetensors", "config.json",
+    for name in ("log.csv", "curves.png", ".training_run.json", "model.safetensors", "config.json",
                  "README.md", "results.json", "best/model.safetensors", "best/config.json"):
         assert (out / name).is_file(), name
     rows = (out / "log.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,lr,train_loss") and len(rows) == 3
+    # The finished run folder is the model-card layout: the checkpoint gave way to the hidden
+    # record, which publishing skips.
+    assert not (out / "checkpoint.pt").exists()
+    assert hub.validate_model_folder(out) == []
+    # best/'s card counts the epoch its weights come from (the first with the highest val top-1).
+    val = [float(row["val_top1"]) for row in _log(out)]
+    best_epoch = val.index(max(val)) + 1
+    best_card = (out / "best" / "README.md").read_text()
+    assert f"epochs run: {best_epoch} of 2" in best_card
+    assert f"best/ holds the weights of epoch {best_epoch}" in best_card
     results = json.loads((out / "results.json").read_text())
     assert results["split"] == "test" and results["images"] == 400 and results["epochs"] == 2
     assert results["command"].startswith("python -m snnzoo.train snasnet_fmnist --width 4")
@@ -43,35 +97,129 @@ def test_training_writes_the_model_folder(tmp_path):
 def test_interrupted_training_resumes_exactly(tmp_path, monkeypatch):
     _train(tmp_path / "whole", "--epochs", "2")
     whole = hub.load_state_dict(tmp_path / "whole" / "model.safetensors")
-
-    class StopAfterFourSteps:
-        checks = 0
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            pass
-
-        @property
-        def requested(self):
-            StopAfterFourSteps.checks += 1
-            return StopAfterFourSteps.checks >= 5  # from epoch 2, after its second step
-
-    monkeypatch.setattr(train_module, "_StopRequest", StopAfterFourSteps)
-    with pytest.raises(SystemExit) as stopped:
-        _train(tmp_path / "parts", "--epochs", "2")
-    assert stopped.value.code == 130
+    _train_until_stopped(monkeypatch, tmp_path / "parts", 5, "--epochs", "2")  # epoch 2, step 2
     saved = torch.load(tmp_path / "parts" / "checkpoint.pt", weights_only=True)
     assert (saved["epoch"], saved["step"]) == (1, 2)
     with pytest.raises(SystemExit, match="pass --resume"):
         _train(tmp_path / "parts", "--epochs", "2")
-    monkeypatch.undo()
     _train(tmp_path / "parts", "--epochs", "2", "--resume")
     resumed = hub.load_state_dict(tmp_path / "parts" / "model.safetensors")
     for key in whole:
         assert torch.equal(resumed[key], whole[key]), f"{key} differs after resuming"
     assert (tmp_path / "parts" / "log.csv").read_text().count("\n") == 3
+
+
+def test_resume_keeps_the_run_options_and_refuses_changed_ones(tmp_path, monkeypatch):
+    options = ["--epochs", "2", "--val-split", "0.1", "--lr", "0.05", "--seed", "3"]
+    _train(tmp_path / "whole", *options)
+    whole = hub.load_state_dict(tmp_path / "whole" / "model.safetensors")
+    out = tmp_path / "parts"
+    _train_until_stopped(monkeypatch, out, 4, *options)  # epoch 2, step 1
+    checkpoint_bytes = (out / "checkpoint.pt").read_bytes()
+    with pytest.raises(SystemExit) as refused:
+        _train(out, "--resume", "--lr", "0.1", "--width", "8", "--epochs", "2")
+    message = str(refused.value.code)
+    assert "--lr 0.05 -> 0.1" in message and "--width 4 -> 8" in message
+    assert "--epochs" not in message.split("options:")[1], "an unchanged option is not named"
+    with pytest.raises(SystemExit, match=r"--epochs 2 -> 3 .*cosine schedule"):
+        _train(out, "--resume", "--epochs", "3")
+    assert (out / "checkpoint.pt").read_bytes() == checkpoint_bytes, "a refused resume wrote"
+    # Checkpoints before this change stored every option as a string and the command of the
+    # last resume: make this one so, then resume naming nothing but the model and the folder.
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)
+    saved["args"] = {key: str(value) for key, value in saved["args"].items()}
+    saved["args"]["command"] += " --resume"
+    torch.save(saved, out / "checkpoint.pt")
+    assert train_module.main(["snasnet_fmnist", "--out", str(out), "--resume"]) == 0
+    resumed = hub.load_state_dict(out / "model.safetensors")
+    for key in whole:
+        assert torch.equal(resumed[key], whole[key]), f"{key} differs: an option was not kept"
+    assert [row["val_top1"] for row in _log(out)] == [row["val_top1"] for row in _log(tmp_path / "whole")]
+    results = json.loads((out / "results.json").read_text())
+    assert results["command"] == "python -m snnzoo.train " + shlex.join([*FAST, "--out", str(out), *options])
+    assert "--resume" not in results["command"] and "--resume" not in (out / "README.md").read_text()
+
+
+def test_an_epoch_resumed_partway_logs_all_of_it(tmp_path, monkeypatch):
+    """Stopped at epoch 1's last step after 1000 s (a clock moved on at the stop): the resumed
+    epoch logs the loss and top-1 of all its steps, as the uninterrupted run does, and its time."""
+    _train(tmp_path / "whole", "--epochs", "2")
+    clock = {"offset": 0.0}
+    real_time = train_module.time
+    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(
+        monotonic=lambda: real_time.monotonic() + clock["offset"]))
+    out = tmp_path / "parts"
+    _train_until_stopped(monkeypatch, out, 3, "--epochs", "2",
+                         on_stop=lambda: clock.update(offset=1000.0))
+    monkeypatch.setattr(train_module, "time", real_time)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*lr_scheduler")  # no optimiser step ran
+        assert _train(out, "--epochs", "2", "--resume") == 0
+    for resumed, uninterrupted in zip(_log(out), _log(tmp_path / "whole"), strict=True):
+        for field in ("train_loss", "train_top1", "test_top1"):
+            assert resumed[field] == uninterrupted[field], (resumed["epoch"], field)
+    assert float(_log(out)[0]["seconds"]) >= 1000, "the time before the stop is lost"
+    assert json.loads((out / "results.json").read_text())["training_time"] == "0.3 h"
+
+
+def test_resuming_a_finished_run_changes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    _train(out, "--epochs", "1")
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    assert _train(out, "--epochs", "1", "--resume") == 0
+    assert "finished run" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    with pytest.raises(SystemExit, match="--epochs 1 -> 2"):  # not a silent "finished"
+        _train(out, "--epochs", "2", "--resume")
+
+
+def test_a_new_run_over_an_earlier_one_is_refused(tmp_path):
+    out = tmp_path / "run"
+    _train(out, "--epochs", "1", "--val-split", "0.1")
+    with pytest.raises(SystemExit, match="finished run"):
+        _train(out, "--epochs", "1")
+    (out / ".training_run.json").unlink()  # a run folder of before: no record, no checkpoint
+    with pytest.raises(SystemExit, match=r"earlier run \(log.csv, model.safetensors, best\)"):
+        _train(out, "--epochs", "1")
+
+
+def test_a_truncated_checkpoint_is_named(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    _train_until_stopped(monkeypatch, out, 2, "--epochs", "1")
+    data = (out / "checkpoint.pt").read_bytes()
+    (out / "checkpoint.pt").write_bytes(data[:len(data) // 2])
+    with pytest.raises(SystemExit, match=r"checkpoint.pt is corrupted or truncated"):
+        _train(out, "--epochs", "1", "--resume")
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--batch-size", "0", "must be at least 1"),
+    ("--eval-batch-size", "0", "must be at least 1"),
+    ("--max-steps", "0", "must be at least 1"),
+    ("--epochs", "0", "must be at least 1"),
+    ("--lr", "0", "must be greater than 0"),
+    ("--val-split", "1", "must be in [0, 1)"),
+])
+def test_nonsense_options_are_refused_when_parsed(tmp_path, capsys, option, value, expected):
+    with pytest.raises(SystemExit) as refused:
+        _train(tmp_path / "run", option, value)
+    assert refused.value.code == 2
+    printed = capsys.readouterr().err
+    assert option in printed and expected in printed, printed
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--batch-size", "2000"], r"--batch-size 2000 is more than the 1600 training images.*use "
+                               r"--batch-size 1600 or less"),
+    (["--batch-size", "1500", "--val-split", "0.1"], r"1440 training images.*after --val-split 0.1"),
+    (["--val-split", "0.0001"], r"--val-split 0.0001 of the 1600 training images holds out none"),
+])
+def test_splits_too_small_are_refused_before_training(tmp_path, extra, expected):
+    # The embedded sample has 1,600 training images.
+    with pytest.raises(SystemExit, match=expected):
+        _train(tmp_path / "run", "--epochs", "1", *extra)
+    assert not (tmp_path / "run" / "log.csv").exists()
 
 
 def test_resume_without_a_checkpoint_is_an_error(tmp_path):
@@ -100,8 +248,7 @@ def test_torchrun_two_cpu_processes(tmp_path, extra):
         shutil.copy(tmp_path / "ddp" / name, published / name)
     assert hub.validate_model_folder(published) == []  # loads strictly into a new model
     assert (tmp_path / "ddp" / "log.csv").read_text().count("\n") == 2
-    checkpoint = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=False)
-    assert not any(key.startswith(("module.", "_orig_mod.")) for key in checkpoint["model"])
+    assert hub.validate_model_folder(tmp_path / "ddp") == []  # the finished folder as it is
 
 
 def test_validate_reports_accuracy_and_firing(tmp_path, capsys):
@@ -169,13 +316,12 @@ def test_compiled_training_writes_loadable_weights(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "compile", recording_compile)
     out = tmp_path / "run"
-    assert _train(out, "--epochs", "1", "--torchcompile", "--timesteps", "2",
-                  "--val-split", "0.1") == 0
+    options = ["--epochs", "2", "--torchcompile", "--timesteps", "2", "--val-split", "0.1"]
+    _train_until_stopped(monkeypatch, out, 4, *options)  # epoch 2, step 1
     assert hub.validate_model_folder(out / "best") == []  # loads strictly into a new model
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
     assert not any(key.startswith("_orig_mod") for key in checkpoint["model"])
-    assert _train(out, "--epochs", "2", "--torchcompile", "--timesteps", "2", "--val-split",
-                  "0.1", "--resume") == 0
+    assert _train(out, *options, "--resume") == 0
     rows = (out / "log.csv").read_text().splitlines()
     assert len(rows) == 3 and all(math.isfinite(float(row.split(",")[2])) for row in rows[1:])
     assert len(compiled) == 2 and all(hasattr(module, "stem") for module in compiled)
