@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
 import sys
+import zipfile
 from pathlib import Path
 
 import torch
@@ -23,33 +26,111 @@ from snnzoo import hub
 from snnzoo.data import dataset_info, evaluation_batches, load_dataset
 from snnzoo.evaluate import evaluate
 from snnzoo.memory import keep_freed_memory
+from snnzoo.train import _POSITIVE, CHECKPOINT, _typed_saved_args
+
+
+def _weights_file(path: Path) -> Path:
+    """The weights file that --checkpoint PATH names (a folder's model.safetensors)."""
+    path = Path(path)
+    if path.is_dir():
+        weights = path / hub.WEIGHTS_FILENAME
+        if weights.exists():
+            return weights
+        if (path / CHECKPOINT).is_file():
+            raise SystemExit(f"error: --checkpoint {path} holds no {hub.WEIGHTS_FILENAME} (the run has "
+                             f"not finished); to measure its last checkpoint pass --checkpoint "
+                             f"{path / CHECKPOINT}")
+        raise SystemExit(f"error: --checkpoint {path} holds no {hub.WEIGHTS_FILENAME}; pass a model "
+                         f"folder, a .safetensors file or a snnzoo.train {CHECKPOINT}")
+    if not path.exists():
+        raise SystemExit(f"error: --checkpoint {path} does not exist")
+    return path
+
+
+def _read_training_checkpoint(path: Path) -> dict:
+    """A snnzoo.train checkpoint.pt, or an error naming the file."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+        raise SystemExit(f"error: {path} cannot be read as a snnzoo.train checkpoint: it is "
+                         f"corrupted, truncated or not one ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0] if str(error) else ''}); pass model.safetensors "
+                         f"or an intact checkpoint.pt") from None
+    weights = saved.get("model") if isinstance(saved, dict) else None
+    if not isinstance(weights, dict) or not weights or \
+            not all(isinstance(tensor, torch.Tensor) for tensor in weights.values()):
+        raise SystemExit(f"error: {path} is neither a .safetensors file nor a snnzoo.train checkpoint "
+                         f"(no 'model' state dict of tensors in it); pass model.safetensors or the "
+                         f"run's checkpoint.pt")
+    return saved
 
 
 def load_weights(path: Path) -> dict:
     """A state dict from model.safetensors, a model folder, or a training checkpoint.pt."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / hub.WEIGHTS_FILENAME
-    if not path.exists():
-        raise SystemExit(f"error: --checkpoint {path} does not exist")
+    path = _weights_file(path)
     if path.suffix == ".safetensors":
-        return hub.load_state_dict(path)
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(saved, dict) and "model" in saved:
-        return saved["model"]
-    raise SystemExit(f"error: {path} is neither a .safetensors file nor a snnzoo.train checkpoint")
+        try:
+            return hub.load_state_dict(path)
+        except (hub.WeightsIntegrityError, ValueError, OSError) as error:
+            raise SystemExit(f"error: {path} cannot be loaded ({error}); pass an intact "
+                             f"{hub.WEIGHTS_FILENAME}") from None
+    return _read_training_checkpoint(path)["model"]
 
 
-def _folder_model_args(checkpoint) -> dict:
-    """The architecture recorded in config.json beside the weights, if there is one."""
-    if checkpoint is None:
-        return {}
-    folder = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
-    config = folder / hub.CONFIG_FILENAME
+def recorded_model(path: Path) -> tuple[str | None, dict, str]:
+    """The architecture and create_model keyword arguments recorded with the weights at `path`
+    (config.json beside model.safetensors, or a checkpoint's training options) and the file
+    that records them; (None, {}, "") if nothing is recorded."""
+    path = _weights_file(path)
+    if path.suffix != ".safetensors":
+        options = _typed_saved_args(_read_training_checkpoint(path).get("args") or {})
+        if "model" not in options:
+            return None, {}, ""
+        kwargs = {key: options[key] for key in ("timesteps", "genotype", "cell", "width")
+                  if options.get(key) is not None}
+        try:
+            info = dataset_info(options["dataset"])
+            kwargs.update(num_classes=info.num_classes, in_chans=info.input_size[0])
+        except (KeyError, ValueError, OSError):
+            pass  # the training data set is not here: the model's defaults
+        return options["model"], kwargs, str(path)
+    config = path.parent / hub.CONFIG_FILENAME
     if not config.is_file():
-        return {}
-    recorded = json.loads(config.read_text())
-    return dict(recorded.get("model_args", {}), num_classes=recorded.get("num_classes"))
+        return None, {}, ""
+    try:
+        recorded = json.loads(config.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SystemExit(f"error: {config} is not valid JSON ({error}); restore it or pass "
+                         f"the weights without it") from None
+    kwargs = dict(recorded.get("model_args") or {})
+    if recorded.get("num_classes") is not None:
+        kwargs["num_classes"] = recorded["num_classes"]
+    return recorded.get("architecture"), kwargs, str(config)
+
+
+def model_input_size(model) -> tuple:
+    """(C, H, W) the built model takes: its in_chans and img_size, else its pretrained_cfg's."""
+    size = getattr(model, "model_args", {}).get("img_size")
+    if size is not None and hasattr(model, "in_chans"):
+        height, width = (size, size) if isinstance(size, int) else size
+        return (model.in_chans, height, width)
+    return tuple(model.pretrained_cfg["input_size"])
+
+
+def _check_json_path(parser, path: Path | None):
+    if path is None:
+        return
+    if path.is_dir():
+        parser.error(f"--json {path} is a folder; give a file name, e.g. {path / 'results.json'}")
+    if not path.parent.is_dir():
+        parser.error(f"--json {path}: the folder {path.parent} does not exist; create it first or "
+                     f"choose another path")
+
+
+def _write_json_atomically(path: Path, result: dict):
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
@@ -64,7 +145,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--download", action="store_true")
     parser.add_argument("--split", choices=["train", "test"], default="test")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=_POSITIVE, default=256)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast")
     parser.add_argument("--channels-last", action="store_true",
@@ -74,18 +155,32 @@ def main(argv=None) -> int:
                              "reparameterize_model does (faster; equal up to float rounding)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
+    _check_json_path(parser, args.json)
     keep_freed_memory()  # large activations reuse memory (snnzoo.memory)
 
     info = dataset_info(args.dataset)
-    model = snnzoo.create_model(args.model, pretrained=args.pretrained,
-                                **_folder_model_args(args.checkpoint))
+    recorded_kwargs = {}
     if args.checkpoint is not None:
-        model.load_state_dict(load_weights(args.checkpoint), strict=True)
-    if tuple(model.pretrained_cfg["input_size"]) != tuple(info.input_size) or \
-            model.num_classes != info.num_classes:
-        raise SystemExit(f"error: {args.model} takes {tuple(model.pretrained_cfg['input_size'])} "
-                         f"images in {model.num_classes} classes; {args.dataset} has "
-                         f"{tuple(info.input_size)} in {info.num_classes}")
+        architecture, recorded_kwargs, record = recorded_model(args.checkpoint)
+        if architecture is not None and architecture != args.model \
+                and not args.model.startswith("hf-hub:"):
+            raise SystemExit(f"error: {record} records the architecture {architecture}, not "
+                             f"{args.model}; validate with `python -m snnzoo.validate {architecture} "
+                             f"--checkpoint {args.checkpoint} ...`")
+    model = snnzoo.create_model(args.model, pretrained=args.pretrained, **recorded_kwargs)
+    if args.checkpoint is not None:
+        try:
+            model.load_state_dict(load_weights(args.checkpoint), strict=True)
+        except RuntimeError as error:
+            raise SystemExit(f"error: the weights in {args.checkpoint} do not fit {args.model}"
+                             f"{' built with ' + str(recorded_kwargs) if recorded_kwargs else ''}: "
+                             f"{str(error).splitlines()[0]} (check the model name and its "
+                             f"config.json)") from None
+    input_size = model_input_size(model)
+    if input_size != tuple(info.input_size) or model.num_classes != info.num_classes:
+        raise SystemExit(f"error: {args.model} takes {input_size} images in {model.num_classes} "
+                         f"classes; {args.dataset} has {tuple(info.input_size)} in "
+                         f"{info.num_classes}: choose the data set the model was trained on")
     device = torch.device(args.device)
     model.to(device)
     if args.channels_last:
@@ -107,7 +202,7 @@ def main(argv=None) -> int:
         print(f"  {name:{width}}  {rate:.4f}")
     print(json.dumps(result, indent=2))
     if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        _write_json_atomically(args.json, result)
     return 0
 
 

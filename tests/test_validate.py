@@ -1,0 +1,102 @@
+"""python -m snnzoo.validate given what it cannot measure: each refusal names the file or value."""
+
+import json
+
+import pytest
+import torch
+
+import snnzoo
+from snnzoo import hub
+from snnzoo import train as train_module
+from snnzoo import validate as validate_module
+from snnzoo.data import evaluation_batches, load_dataset, dataset_info
+from snnzoo.evaluate import evaluate
+from snnzoo.validate import main as validate_main
+
+FAST = ["snasnet_fmnist", "--width", "4", "--batch-size", "16", "--max-steps", "3",
+        "--eval-batch-size", "400", "--checkpoint-minutes", "1000", "--epochs", "1"]
+
+
+class _StopAtFirstCheck:
+    requested = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A finished run (`run`) and one stopped after its first step (`partial`), width 4."""
+    root = tmp_path_factory.mktemp("runs")
+    assert train_module.main([*FAST, "--out", str(root / "run")]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_module, "_StopRequest", _StopAtFirstCheck)
+        with pytest.raises(SystemExit):
+            train_module.main([*FAST, "--out", str(root / "partial")])
+    return root
+
+
+def test_a_checkpoint_is_measured_with_the_model_it_was_trained_as(runs, tmp_path):
+    assert validate_main(["snasnet_fmnist", "--checkpoint", str(runs / "partial" / "checkpoint.pt"),
+                          "--json", str(tmp_path / "v.json")]) == 0
+    measured = json.loads((tmp_path / "v.json").read_text())
+    model = snnzoo.create_model("snasnet_fmnist", width=4)
+    model.load_state_dict(torch.load(runs / "partial" / "checkpoint.pt", weights_only=True)["model"])
+    info = dataset_info("fashion-mnist-sample")
+    expected = evaluate(model, evaluation_batches(load_dataset("fashion-mnist-sample", "test"),
+                                                  info, 400, torch.device("cpu")),
+                        torch.device("cpu"), False)
+    assert measured["top1"] == pytest.approx(expected["top1"])
+    assert [path.name for path in tmp_path.iterdir()] == ["v.json"], "a temporary file was left"
+
+
+def test_a_folder_without_weights_points_to_its_checkpoint(runs):
+    with pytest.raises(SystemExit, match=f"--checkpoint {runs / 'partial' / 'checkpoint.pt'}"):
+        validate_main(["snasnet_fmnist", "--checkpoint", str(runs / "partial")])
+
+
+def test_another_architecture_than_the_recorded_one_is_refused(runs):
+    with pytest.raises(SystemExit, match=r"records the architecture snasnet_fmnist, not "
+                                         r"snasnet_cifar10.*validate snasnet_fmnist"):
+        validate_main(["snasnet_cifar10", "--checkpoint", str(runs / "run")])
+
+
+def test_the_data_set_is_checked_against_the_built_model(tmp_path):
+    # 32x32 inputs, though snasnet_fmnist's registered pretrained_cfg says 28x28.
+    hub.save_pretrained(snnzoo.create_model("snasnet_fmnist", width=4, img_size=32), tmp_path / "m")
+    with pytest.raises(SystemExit, match=r"takes \(1, 32, 32\) images.*has \(1, 28, 28\)"):
+        validate_main(["snasnet_fmnist", "--checkpoint", str(tmp_path / "m")])
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", "truncated", {"model": 1}, {"epoch": 3}],
+                         ids=["garbage", "truncated", "model-not-a-state-dict", "no-model"])
+def test_unreadable_weights_are_named(runs, tmp_path, content):
+    path = tmp_path / "checkpoint.pt"
+    if content == "truncated":
+        data = (runs / "partial" / "checkpoint.pt").read_bytes()
+        path.write_bytes(data[:len(data) // 2])
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    with pytest.raises(SystemExit, match=f"error: {path} "):
+        validate_main(["snasnet_fmnist", "--checkpoint", str(path)])
+
+
+def test_weights_that_do_not_fit_are_named(tmp_path):
+    hub.save_pretrained(snnzoo.create_model("snasnet_fmnist", width=4), tmp_path / "m")
+    (tmp_path / "m" / "config.json").unlink()  # nothing recorded: the default width 256 is built
+    with pytest.raises(SystemExit, match=r"weights in .*m do not fit snasnet_fmnist"):
+        validate_main(["snasnet_fmnist", "--checkpoint", str(tmp_path / "m")])
+
+
+def test_a_json_path_in_a_missing_folder_is_refused_first(runs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(validate_module, "evaluate", lambda *args, **kwargs: pytest.fail("evaluated"))
+    with pytest.raises(SystemExit) as refused:
+        validate_main(["snasnet_fmnist", "--checkpoint", str(runs / "run"), "--json",
+                       str(tmp_path / "missing" / "v.json")])
+    assert refused.value.code == 2
+    assert f"the folder {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
