@@ -50,7 +50,8 @@ from snnzoo.kernels import BACKENDS
 from snnzoo.memory import keep_freed_memory
 
 CHECKPOINT = "checkpoint.pt"
-FINISHED_RUN = ".training_run.json"  # replaces the checkpoint when the run ends; hidden, never published
+# A finished run's record (options, log, best epoch) replaces its checkpoint; hidden, never published.
+FINISHED_RUN = ".training_run.json"
 RUN_FILES = (CHECKPOINT, FINISHED_RUN, "log.csv", hub.WEIGHTS_FILENAME, "best")
 # Options that define what a run trains: a resumed run must keep them.
 RUN_DEFINING_OPTIONS = ("model", "dataset", "epochs", "batch_size", "lr", "momentum", "weight_decay",
@@ -67,7 +68,8 @@ def _number_at_least(minimum, kind=int, above=False):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}")
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
         if value < minimum or (above and value == minimum):
             raise argparse.ArgumentTypeError(
                 f"{text} must be {'greater than' if above else 'at least'} {minimum}")
@@ -100,7 +102,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="fraction of the training set held out to choose the best epoch")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/MODEL)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue from OUT/checkpoint.pt with the options of that run (an option given again must\n                             not change what the run trains)")
+                        help="continue the run in OUT (its checkpoint.pt) with its options: those "
+                             "left out are the run's; one that changes what it trains is refused")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
                         help="bf16 autocast (CUDA)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
@@ -117,7 +120,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=_number_at_least(0), default=0,
                         help="data loader workers for evaluating image folders (in-memory data "
                              "sets are batched on the device)")
-    parser.add_argument("--checkpoint-minutes", type=_number_at_least(0.0, float, above=True), default=5.0,
+    parser.add_argument("--checkpoint-minutes", type=_number_at_least(0.0, float, above=True),
+                        default=5.0,
                         help="also checkpoint within an epoch this often")
     parser.add_argument("--max-steps", type=_POSITIVE, default=None,
                         help="stop after this many optimiser steps per epoch (smoke tests)")
@@ -180,9 +184,10 @@ def resumed_args(args, saved: dict, path: Path) -> argparse.Namespace:
     """`args` for continuing the run saved at `path`: the options not given again come from the
     checkpoint; a given option that defines the run and differs is refused."""
     saved = _typed_saved_args(saved)
+    given = getattr(args, "given", set(vars(args)))  # args not from parse_args: all given
     changed = [f"{_option(key)} {saved[key]!r} -> {getattr(args, key)!r}"
                for key in RUN_DEFINING_OPTIONS
-               if key in args.given and key in saved and saved[key] != getattr(args, key)]
+               if key in given and key in saved and saved[key] != getattr(args, key)]
     if changed:
         hint = (" (a longer --epochs would stretch the cosine schedule that the run has already "
                 "followed: start a new run with another --out to train longer)"
@@ -191,7 +196,7 @@ def resumed_args(args, saved: dict, path: Path) -> argparse.Namespace:
                          f"options: {'; '.join(changed)}{hint}. Leave these options out (the "
                          f"checkpoint's are used) or choose another --out for a new run")
     for key, value in saved.items():
-        if key not in args.given and key not in INVOCATION_OPTIONS and hasattr(args, key):
+        if key not in given and key not in INVOCATION_OPTIONS and hasattr(args, key):
             setattr(args, key, value)
     args.command = _original_command(saved.get("command", args.command))
     return args
@@ -252,7 +257,7 @@ def _splits(args, info, world=1):
         held_out = int(round(args.val_split * len(plain)))
         if held_out == 0:
             raise SystemExit(f"error: --val-split {args.val_split} of the {len(plain)} training images "
-                             f"holds out none; use at least {1.5 / len(plain):.2g}, or 0 for no hold-out")
+                             f"holds out none; use at least {1 / len(plain):.2g}, or 0 for no hold-out")
         train_set = Subset(train_augmented, order[held_out:].tolist())
         val_set = Subset(plain, order[:held_out].tolist())
     per_step = args.batch_size * world
@@ -358,7 +363,8 @@ def _read_checkpoint(path: Path, device) -> dict:
                                "best", "args") if not isinstance(saved, dict) or key not in saved]
     if missing:
         raise SystemExit(f"error: {path} is not a snnzoo.train checkpoint (it lacks "
-                         f"{', '.join(missing)}); put back the run's checkpoint or train without --resume")
+                         f"{', '.join(missing)}); put back the run's checkpoint or train without "
+                         f"--resume")
     return saved
 
 
@@ -414,6 +420,8 @@ def train(args) -> dict:
                         f"folder)" if (out / CHECKPOINT).exists() else "")
             print(f"{out} holds a finished run ({len(finished['rows'])} epochs); nothing to do"
                   f"{leftover}", file=sys.stderr)
+            if world > 1:
+                dist.destroy_process_group()
             return dict(rows=finished["rows"], best=finished["best"])
         if saved.get("world_size", world) != world:
             raise SystemExit(f"error: {out / CHECKPOINT} was written by {saved['world_size']} "

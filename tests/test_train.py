@@ -134,9 +134,11 @@ def test_resume_keeps_the_run_options_and_refuses_changed_ones(tmp_path, monkeyp
     resumed = hub.load_state_dict(out / "model.safetensors")
     for key in whole:
         assert torch.equal(resumed[key], whole[key]), f"{key} differs: an option was not kept"
-    assert [row["val_top1"] for row in _log(out)] == [row["val_top1"] for row in _log(tmp_path / "whole")]
+    assert [row["val_top1"] for row in _log(out)] == [
+        row["val_top1"] for row in _log(tmp_path / "whole")]
     results = json.loads((out / "results.json").read_text())
-    assert results["command"] == "python -m snnzoo.train " + shlex.join([*FAST, "--out", str(out), *options])
+    original = "python -m snnzoo.train " + shlex.join([*FAST, "--out", str(out), *options])
+    assert results["command"] == original
     assert "--resume" not in results["command"] and "--resume" not in (out / "README.md").read_text()
 
 
