@@ -175,6 +175,19 @@ def test_resuming_a_finished_run_changes_nothing(tmp_path, capsys):
         _train(out, "--epochs", "2", "--resume")
 
 
+def test_a_run_finished_before_the_record_existed_is_not_redone(tmp_path, monkeypatch, capsys):
+    # Such a run kept checkpoint.pt (at its last epoch) beside results.json.
+    out = tmp_path / "run"
+    monkeypatch.setattr(train_module, "_finish", lambda *args: None)
+    _train(out, "--epochs", "1")
+    monkeypatch.undo()
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    assert (out / "checkpoint.pt") in before
+    assert _train(out, "--epochs", "1", "--resume") == 0
+    assert "checkpoint.pt is no longer needed" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+
+
 def test_a_new_run_over_an_earlier_one_is_refused(tmp_path):
     out = tmp_path / "run"
     _train(out, "--epochs", "1", "--val-split", "0.1")
