@@ -53,7 +53,7 @@ __all__ = [
     "WeightsError", "WeightsNotFoundError", "WeightsIntegrityError", "HubUnreachableError",
     "WEIGHTS_FILENAME", "CONFIG_FILENAME", "CARD_FILENAME", "WEIGHTS_SHA256_KEY", "PICKLE_SUFFIXES",
     "download_weights", "download_config", "load_state_dict", "file_sha256", "save_pretrained", "validate_model_folder",
-    "model_folder_files",
+    "model_folder_files", "move_into_place",
 ]
 
 WEIGHTS_FILENAME = "model.safetensors"
@@ -235,7 +235,7 @@ def save_pretrained(model, directory: str | Path, model_card: str | None = None,
         for name, content in extra_files.items():
             (staging / name).write_bytes(content)
         if replace_folder:
-            _move_into_place(staging, directory)
+            move_into_place(staging, directory)
         else:
             directory.mkdir(parents=True, exist_ok=True)
             for path in staging.iterdir():
@@ -469,7 +469,7 @@ def _exchange(first: Path, second: Path) -> bool:
     raise OSError(error, os.strerror(error), str(second))
 
 
-def _move_into_place(staging: Path, directory: Path) -> None:
+def move_into_place(staging: Path, directory: Path) -> None:
     """Rename `staging` to `directory`. An existing `directory` is swapped with it in one step
     where the system can (the old folder then lies at `staging` and is removed); elsewhere it is
     set aside first and removed last."""

@@ -23,6 +23,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from snnzoo.distributed import init_distributed
+from snnzoo.hub import move_into_place
 from snnzoo.data import DatasetNotFoundError, dataset_info, first_batch, load_dataset
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet
 from snnzoo.models.variants import register_variant, variants_dirs, write_variant_config
@@ -395,8 +396,7 @@ def finish(args, records, model_args, info, out: Path) -> dict:
         staging = registry.with_name(f".{name}.staging")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(variant_folder, staging)
-        shutil.rmtree(registry, ignore_errors=True)
-        os.replace(staging, registry)
+        move_into_place(staging, registry)  # one swap: the old folder or the new one, never none
     register_variant(name, dict(model.model_args, in_chans=model.in_chans,
                                 num_classes=model.num_classes), pretrained_cfg)
     print(f"\nwinner: {winner['genotype']} ({args.cell} cell), score {winner['score']:.3f}",
