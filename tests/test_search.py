@@ -224,6 +224,14 @@ def test_torchrun_two_processes_equal_one(tmp_path):
     assert _records(tmp_path / "two") == [{**r, "seconds": s["seconds"]} for r, s in
                                           zip(_records(tmp_path / "one"), _records(tmp_path / "two"))]
     assert not list((tmp_path / "two").glob("candidates.rank*"))
+    again = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                            "--master-addr", "127.0.0.1", "--master-port", port, "-m",
+                            "snnzoo.search", *QUICK, "--out", str(tmp_path / "two"),
+                            "--name", "snasnet_two"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    # a refusal reaches every process, which all stop with it (not with a broken connection)
+    assert again.returncode != 0
+    assert again.stderr.count("holds a search already; pass --resume") == 2, again.stderr
 
 
 def test_bad_options_are_clear_errors(capsys):

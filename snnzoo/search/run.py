@@ -287,14 +287,23 @@ def run_search(args) -> dict:
     settings["run_id"] = settings["run_id"] or uuid.uuid4().hex
     args.run_id = settings["run_id"]
     args.legacy_run = bool(args.resume and previous is not None and "run_id" not in previous)
+    refusal = None
     if rank == 0:
-        _check_settings(out, settings, previous, args.resume)
-        _check_variant_folders(out, args.name, args.run_id, args.legacy_run)
-        out.mkdir(parents=True, exist_ok=True)
-        _rewrite_atomically(out / SETTINGS, json.dumps(settings, indent=2) + "\n")
-        read_records(out, repair=True)
-    if world > 1:
-        dist.barrier()
+        try:
+            _check_settings(out, settings, previous, args.resume)
+            _check_variant_folders(out, args.name, args.run_id, args.legacy_run)
+        except SystemExit as error:
+            refusal = str(error)
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            _rewrite_atomically(out / SETTINGS, json.dumps(settings, indent=2) + "\n")
+            read_records(out, repair=True)
+    if world > 1:  # every process stops with rank 0's refusal, or shares its run id
+        shared = [refusal, args.run_id]
+        dist.broadcast_object_list(shared, src=0)
+        refusal, args.run_id = shared
+    if refusal:
+        raise SystemExit(refusal)
     candidates = unique_candidates(args)
     done = read_records(out)
     mine = [c for k, c in enumerate(candidates) if k % world == rank and c.genotype not in done]
