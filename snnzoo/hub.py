@@ -20,6 +20,7 @@ import re
 import shutil
 import uuid
 from pathlib import Path
+from urllib.parse import unquote
 
 import safetensors
 import safetensors.torch
@@ -224,7 +225,7 @@ def save_pretrained(model, directory: str | Path, model_card: str | None = None,
         config["pretrained_cfg"][WEIGHTS_SHA256_KEY] = file_sha256(staging / WEIGHTS_FILENAME)
         (staging / CONFIG_FILENAME).write_text(json.dumps(config, indent=2) + "\n")
         if model_card is None and (directory / CARD_FILENAME).is_file():
-            model_card = (directory / CARD_FILENAME).read_text(encoding="utf-8")
+            model_card = _kept_card(directory, config["pretrained_cfg"][WEIGHTS_SHA256_KEY])
             if replace_folder:  # the kept card's pictures stay with it
                 for name in _card_links(model_card):
                     if (directory / name).is_file() and not (staging / name).exists():
@@ -424,6 +425,16 @@ def _default_card(config: dict) -> str:
             f"`model.safetensors` sha256: `{config['pretrained_cfg'][WEIGHTS_SHA256_KEY]}`\n")
 
 
+def _kept_card(directory: Path, sha256: str) -> str:
+    """The folder's card, naming the new weights' sha256 where it named the old ones'."""
+    card = (directory / CARD_FILENAME).read_text(encoding="utf-8")
+    try:
+        old = json.loads((directory / CONFIG_FILENAME).read_text())["pretrained_cfg"][WEIGHTS_SHA256_KEY]
+    except (OSError, ValueError, KeyError, TypeError):
+        return card
+    return card.replace(old, sha256) if isinstance(old, str) and SHA256_PATTERN.fullmatch(old) else card
+
+
 def _check_replaceable(directory: Path) -> None:
     """save_pretrained replaces a model folder as a whole: refuse anything else that is there."""
     if directory.exists() and not directory.is_dir():
@@ -438,14 +449,17 @@ def _check_replaceable(directory: Path) -> None:
 
 
 def _card_links(card: str) -> list[str]:
-    """The relative file names a markdown card links to or shows: ![x](cell.png), [y](log.csv)."""
-    names = []
-    for target in re.findall(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", card):
-        target = target.split("#")[0].split("?")[0]
-        if target and "://" not in target and not target.startswith(("/", "mailto:")) \
-                and ".." not in Path(target).parts:
-            names.append(target)
-    return sorted(set(names))
+    """The files of its folder a markdown card links to or shows, ![x](cell.png) or
+    [y](<log file.csv>): relative, URL-decoded targets outside code, without a scheme."""
+    text = re.sub(r"(?ms)^[ \t]*(```|~~~).*?^[ \t]*\1[^\n]*$", "", card)  # fenced code
+    text = re.sub(r"`[^`\n]*`", "", text)  # inline code
+    names = set()
+    for target in re.findall(r"\]\(\s*(<[^>\n]+>|[^)\s]+)", text):
+        target = unquote(target.strip("<>").split("#")[0].split("?")[0])
+        if (target and not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", target)
+                and not target.startswith("/") and ".." not in Path(target).parts):
+            names.add(target)
+    return sorted(names)
 
 
 def _exchange(first: Path, second: Path) -> bool:

@@ -457,6 +457,14 @@ def test_a_kept_card_keeps_its_pictures(tmp_path, monkeypatch, exchange):
     assert validate_model_folder(folder) == []
 
 
+def test_card_links_are_the_files_a_card_shows_or_links():
+    card = ("![cell](cell.png) [log](<log file.csv>) ![p](cell%20picture.png) "
+            "![d](data:image/png;base64,AAAA) [m](mailto:a@b.c) [h](https://x.org/y.png) "
+            "[top](#top) [up](../x.md)\n```python\nspikes = model.edges[\"0_1\"](x)\n```\n"
+            "and `f[0](y)` inline")
+    assert hub_module._card_links(card) == ["cell picture.png", "cell.png", "log file.csv"]
+
+
 @pytest.mark.parametrize("damage, expected", [
     (lambda folder: (folder / "README.md").write_bytes(b"---\nlicense: mit\n---\n\xff\n"),
      "README.md is not UTF-8 text"),
@@ -486,3 +494,12 @@ def test_local_weights_files_that_cannot_be_loaded_say_why(tmp_path):
     with pytest.raises(WeightsIntegrityError, match=r"corrupted or truncated. Write it again") as raised:
         load_state_dict(tmp_path / "cut.safetensors")
     assert "download" not in str(raised.value), "a local file is not downloaded again"
+
+
+def test_saving_other_weights_into_a_folder_keeps_its_card_true(tmp_path):
+    _, folder = saved_model_folder(tmp_path / "tiny")
+    torch.manual_seed(1)
+    other = timm.create_model(ARCHITECTURE, num_classes=5)
+    save_pretrained(other, folder)  # as convert does, twice into one --out
+    assert validate_model_folder(folder) == []
+    assert file_sha256(folder / "model.safetensors") in (folder / "README.md").read_text()

@@ -535,9 +535,11 @@ def test_genotype_from_an_integer_tensor():
 @pytest.mark.parametrize("genotype", ["0000 0000 0000 0000", "0100 0000 0000 0000",
                                       "0300 0000 0003 0000"])
 def test_unreachable_output_builds_with_a_warning(genotype):
-    with pytest.warns(UserWarning, match=f"genotype '{genotype}': node 3 .* no path from node 0"):
+    with pytest.warns(UserWarning, match=f"genotype '{genotype}': node 3 .* no path from node 0") \
+            as warned:
         model = SNASNet(**dict(MODEL_ARGS["snasnet_fmnist"], genotype=genotype, width=2,
                                classifier_width=4))
+    assert warned[0].filename == __file__, "the warning should point at the caller's line"
     assert model.genotype == genotype
     # reachable only through a feedback edge (2 -> 1 at the next step) is reachable
     import warnings

@@ -144,10 +144,12 @@ def test_a_file_with_its_own_classifier_loads_whole_when_asked(tmp_path):
     assert original(images).abs().max() > 0.01, "the test network should reach its output"
     assert_close(model(images), original(images), 0, 0, "logits of the 3-class file")
     assert "state_dict" not in model.pretrained_cfg, "the weights are not kept a second time"
-    with pytest.raises(WeightsMismatchError, match=r"classifies 3 classes .*pass num_classes=3"):
+    with pytest.raises(WeightsMismatchError, match=r"has 30 output neurons .*snasnet_fmnist 100 "
+                                                   r"\(10 classes x 10 neurons\): pass num_classes=3"):
         _load(path)
-    with pytest.warns(UserWarning, match=r"classify 3 classes, the model 10"):
+    with pytest.warns(UserWarning, match=r"have 30 output neurons, the model 100") as warned:
         adapted = _load(path, num_classes=10)
+    assert warned[0].filename == __file__, "the warning should point at the caller's line"
     assert_close(adapted.stem[0].weight, original.stem[0].weight, 0, 0, "kept stem")
 
 
@@ -175,10 +177,14 @@ def test_weights_that_do_not_fit_are_refused_whole(tmp_path, damage, message):
 
 def test_weights_of_another_model_are_refused_naming_the_file(tmp_path):
     _, path = _saved(tmp_path)
-    with pytest.raises(WeightsMismatchError, match=r"saved.model.safetensors does not fit "
-                                                   r"snasnet_cifar100 .*shape"):
-        snnzoo.create_model("snasnet_cifar100", pretrained=True, **SMALL,
-                            pretrained_cfg_overlay=dict(file=str(path)))
+    bare = tmp_path / "bare.safetensors"  # no config.json beside it: the shapes tell
+    bare.write_bytes(path.read_bytes())
+    for file, message in ((path, r"saved.model.safetensors was saved from a network with "
+                                 r"neurons_per_class 10 \(the model: 5\)"),
+                          (bare, r"bare.safetensors does not fit snasnet_cifar100 .*shape")):
+        with pytest.raises(WeightsMismatchError, match=message):
+            snnzoo.create_model("snasnet_cifar100", pretrained=True, **SMALL,
+                                pretrained_cfg_overlay=dict(file=str(file)))
 
 
 def test_a_folder_saved_from_another_genotype_is_refused(tmp_path):
@@ -192,9 +198,23 @@ def test_a_folder_saved_from_another_genotype_is_refused(tmp_path):
     assert model.genotype == "0302 0030 3003 1000"
 
 
+@pytest.mark.parametrize("saved_with", [dict(neurons_per_class=5), dict(v_threshold=0.5),
+                                        dict(tau=2.0)])
+def test_a_folder_saved_with_other_neurons_is_refused(tmp_path, saved_with):
+    _, path = _saved(tmp_path, **saved_with)
+    (key, value), = saved_with.items()
+    with pytest.raises(WeightsMismatchError, match=rf"{key} {value!r} \(the model: .*"
+                                                   rf"create_model\(..., {key}={value!r}"):
+        _load(path)
+    _load(path, **saved_with)
+    _load(path, **saved_with, timesteps=3)  # the number of steps may differ
+
+
 def test_pretrained_strict_false_is_refused():
-    with pytest.raises(ValueError, match="every tensor of its weights or none"):
-        snnzoo.create_model("snasnet_fmnist", pretrained_strict=False)
+    for strict in (False, 0):
+        with pytest.raises(ValueError, match=f"pretrained_strict={strict}: .*every tensor of its "
+                                             f"weights or none"):
+            snnzoo.create_model("snasnet_fmnist", pretrained_strict=strict)
 
 
 def test_hf_hub_name_at_a_revision(server):  # noqa: F811

@@ -30,8 +30,9 @@ def create_snasnet(variant: str, pretrained: bool = False, *, architecture_args:
     first convolution only when in_chans is. architecture_args replace the registered
     arguments (a variant saved elsewhere, built from its config.json)."""
     builder_kwargs = {key: kwargs.pop(key) for key in _BUILDER_KWARGS if key in kwargs}
-    if builder_kwargs.pop("pretrained_strict", True) is not True:
-        raise ValueError(f"pretrained_strict={builder_kwargs.get('pretrained_strict', False)!r}: "
+    strict = builder_kwargs.pop("pretrained_strict", True)
+    if not strict:
+        raise ValueError(f"pretrained_strict={strict!r}: "
                          "snnzoo loads every tensor of its weights or none, adapting only the "
                          "classifier (pass num_classes) and the first convolution (pass in_chans)")
     pretrained_cfg = _as_snasnet_cfg(builder_kwargs.pop("pretrained_cfg", None)

@@ -6,19 +6,20 @@ input channels. Nothing is loaded unless all of it fits."""
 from __future__ import annotations
 
 import json
-import sys
-import warnings
 from pathlib import Path
 
-import timm
 import torch
 from timm.models import adapt_input_conv
 
+from snnzoo._warnings import warn_at_caller
+
 from .genotype import parse_genotype
 
-# model_args that change what the network computes without changing a tensor's shape: a file
-# whose model folder records other values than the model's does not fit it
-STRUCTURE_ARGS = ("genotype", "cell")
+# model_args that may differ from those recorded with the weights: the number of timesteps a
+# network runs, and what only training or initialisation uses. Every other recorded argument
+# (genotype, cell, neurons_per_class, tau, v_threshold, ...) must be the model's: many change
+# what the network computes without changing a tensor's shape.
+FREE_ARGS = ("timesteps", "drop_rate", "head_init_std")
 
 
 class WeightsNotPublishedError(RuntimeError):
@@ -71,7 +72,7 @@ def pretrained_state_dict(variant: str, pretrained_cfg, overlay: dict,
 
 def check_model_folder_config(path: Path, model) -> None:
     """A local weights file whose folder's config.json (as save_pretrained writes it) records
-    another genotype or cell type than the model's is refused: its tensors may have the
+    other model_args than the model's (FREE_ARGS aside) is refused: its tensors may have the
     model's shapes and still compute another network."""
     config_path = Path(path).parent / "config.json"
     try:
@@ -79,23 +80,35 @@ def check_model_folder_config(path: Path, model) -> None:
     except (OSError, ValueError, AttributeError):
         return  # no model folder around the file: its keys and shapes are still checked
     ours = model.model_args
-    cell = recorded.get("cell", ours["cell"])
-    differing = []
-    for key in STRUCTURE_ARGS:
-        if key not in recorded:
+    differing = {}
+    for key, value in recorded.items():
+        if key in FREE_ARGS or key not in ours:
             continue
-        try:
-            theirs = str(parse_genotype(recorded[key], cell)) if key == "genotype" else recorded[key]
-        except ValueError:
-            theirs = recorded[key]
-        if theirs != ours[key]:
-            differing.append(f"{key} {theirs!r} (the model: {ours[key]!r})")
+        if key == "genotype":
+            try:
+                value = str(parse_genotype(value, recorded.get("cell", ours["cell"])))
+            except (TypeError, ValueError):
+                pass
+        if not _same_arg(value, ours[key]):
+            differing[key] = value
     if differing:
         raise WeightsMismatchError(
-            f"{path} was saved from a network with {', '.join(differing)}, as {config_path} "
-            f"records: build the model it was trained as (create_model(..., "
-            + ", ".join(f"{key}={recorded[key]!r}" for key in STRUCTURE_ARGS if key in recorded)
+            f"{path} was saved from a network with "
+            + ", ".join(f"{key} {value!r} (the model: {ours[key]!r})"
+                        for key, value in differing.items())
+            + f", as {config_path} records: build the model it was trained as (create_model(..., "
+            + ", ".join(f"{key}={value!r}" for key, value in differing.items())
             + ", pretrained=True, ...))")
+
+
+def _same_arg(recorded, ours) -> bool:
+    """Equal as model arguments: JSON lists are tuples, and a pair of equal sizes is one size."""
+    def normal(value):
+        if isinstance(value, (list, tuple)):
+            value = tuple(normal(item) for item in value)
+            return value[0] if len(value) == 2 and value[0] == value[1] else value
+        return value
+    return normal(recorded) == normal(ours)
 
 
 def load_pretrained_checked(model, state_dict: dict, source: str, *, adapt_classes: bool,
@@ -121,20 +134,27 @@ def load_pretrained_checked(model, state_dict: dict, source: str, *, adapt_class
     if file_head and any(key not in model_head or value.shape != model_head[key].shape
                          for key, value in file_head.items()):
         weight = file_head.get(f"{head}weight")
-        file_classes = (weight.shape[0] // model.neurons_per_class if weight is not None
-                        and weight.dim() == 2 else "another number of")
+        outputs = weight.shape[0] if weight is not None and weight.dim() == 2 else None
+        per_class = model.neurons_per_class
+        ours = (f"{model.num_classes * per_class} ({model.num_classes} classes x {per_class} "
+                f"neurons)")
         if not adapt_classes:
+            whole = (f"pass num_classes={outputs // per_class} to load it whole (if it has "
+                     f"{per_class} neurons per class, else that and its neurons_per_class)"
+                     if outputs and outputs % per_class == 0 else
+                     "pass the num_classes and neurons_per_class it was trained with to load "
+                     "it whole")
             raise WeightsMismatchError(
-                f"{source} classifies {file_classes} classes ({head}weight "
+                f"{source} has {outputs or 'another number of'} output neurons ({head}weight "
                 f"{tuple(weight.shape) if weight is not None else 'missing'}), {name} "
-                f"{model.num_classes}: pass num_classes={file_classes} to load it whole, or "
-                f"num_classes={model.num_classes} to train a new classifier on the rest")
+                f"{ours}: {whole}, or num_classes={model.num_classes} to train a new "
+                f"classifier on the rest")
         for key in file_head:
             del state_dict[key]
         state_dict.update(model_head)
-        adaptations.append(f"{name}: the weights ({source}) classify {file_classes} classes, the "
-                           f"model {model.num_classes}; its last layer ({head[:-1]}) is newly "
-                           f"initialised and needs training")
+        adaptations.append(f"{name}: the weights ({source}) have {outputs} output neurons, the "
+                           f"model {ours}; its last layer ({head[:-1]}) is newly initialised "
+                           f"and needs training")
     if (first in state_dict and first in expected and state_dict[first].dim() == 4
             and state_dict[first].shape[1] != expected[first].shape[1]
             and state_dict[first].shape[0] == expected[first].shape[0]):
@@ -151,17 +171,7 @@ def load_pretrained_checked(model, state_dict: dict, source: str, *, adapt_class
     _refuse_mismatches(source, model, name, state_dict, expected)
     model.load_state_dict(state_dict, strict=True)
     for message in adaptations:
-        warnings.warn(message, UserWarning, stacklevel=_outside_stacklevel())
-
-
-def _outside_stacklevel() -> int:
-    """The stacklevel for warnings.warn called by this module's caller that points at the first
-    frame outside snnzoo and timm: the user's create_model call, however it got here."""
-    packages = tuple(str(Path(module.__file__).parent) for module in (timm, sys.modules["snnzoo"]))
-    frame, level = sys._getframe(2), 2
-    while frame is not None and frame.f_code.co_filename.startswith(packages):
-        frame, level = frame.f_back, level + 1
-    return level
+        warn_at_caller(message)
 
 
 def _refuse_mismatches(source: str, model, name: str, state_dict: dict, expected: dict) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import operator
 import re
-import warnings
 from dataclasses import dataclass
 from typing import Iterator, Sequence, Union
+
+from snnzoo._warnings import warn_at_caller
 
 __all__ = ["OPERATIONS", "CELL_TYPES", "NUM_NODES", "Genotype", "output_reachable", "parse_genotype"]
 
@@ -88,11 +89,10 @@ def parse_genotype(genotype: GenotypeLike, cell: str = "backward") -> Genotype:
     else:
         parsed = _parse(genotype, cell)
     if not output_reachable(parsed):
-        warnings.warn(f"genotype {str(parsed)!r}: node {NUM_NODES - 1} (the cell's output) has no "
-                      f"path from node 0 (its input), so the cell outputs zeros and the "
-                      f"network's logits are constant, whatever the image; give it a path of "
-                      f"nonzero operations from node 0 to node {NUM_NODES - 1}", UserWarning,
-                      stacklevel=2)
+        warn_at_caller(f"genotype {str(parsed)!r}: node {NUM_NODES - 1} (the cell's output) has "
+                       f"no path from node 0 (its input), so the cell outputs zeros and the "
+                       f"network's logits are constant, whatever the image; give it a path of "
+                       f"nonzero operations from node 0 to node {NUM_NODES - 1}")
     return parsed
 
 
