@@ -391,12 +391,17 @@ def test_a_variant_folder_of_another_search_is_never_replaced(tmp_path, monkeypa
     monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(variants))
     search_main([*TINY, "--name", "snasnet_taken", "--out", str(tmp_path / "first")])
     config = (variants / "snasnet_taken" / "config.json").read_text()
-    # another search with the same name, or settings the default name does not spell out
-    for extra in (["--name", "snasnet_taken"], ["--width", "0.25", "--name", "snasnet_taken"]):
-        _refused(capsys, [*TINY, *extra, "--out", str(tmp_path / "second")],
+    # another search with the same name and other settings (which the default name does not
+    # spell out) would write another winner
+    for extra in (["--seed", "1"], ["--width", "0.25"]):
+        _refused(capsys, [*TINY, *extra, "--name", "snasnet_taken", "--out",
+                          str(tmp_path / "second")],
                  f"{variants / 'snasnet_taken'} holds a variant snasnet_taken that this search "
                  f"did not write; choose another --name, or delete")
         assert not (tmp_path / "second").exists()
+    # the same settings elsewhere (make demo after rm -rf runs/demo) find the same winner
+    search_main([*TINY, "--name", "snasnet_taken", "--out", str(tmp_path / "again")])
+    assert (variants / "snasnet_taken" / "config.json").read_text() == config
     # a folder anyone else made is refused too
     (variants / "snasnet_hand_made").mkdir()
     _refused(capsys, [*TINY, "--name", "snasnet_hand_made", "--out", str(tmp_path / "third")],

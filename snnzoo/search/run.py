@@ -205,23 +205,34 @@ def _variant_folders(out: Path, name: str) -> list[Path]:
     return [out / name, variants_dirs()[0] / name]
 
 
-def _check_variant_folders(out: Path, name: str, run_id: str, legacy: bool = False):
-    """Refuse to replace a variant folder that another search (or anything else) wrote. A run
+def _check_variant_folders(out: Path, name: str, run_id: str, settings: dict,
+                           legacy: bool = False):
+    """Refuse to replace a variant folder that another search (or anything else) wrote,
+    unless that search had these settings (its seed fixes its winner: the same variant). A run
     recorded before runs had ids (legacy, resumed) owns the folders that carry no run's id."""
     for folder in _variant_folders(out, name):
         marker = _run_marker(folder)
         if legacy and marker is None:
             continue
-        if folder.exists() and marker != run_id:
+        if folder.exists() and (marker is None or (marker["run_id"] != run_id
+                                                   and marker.get("settings") != settings)):
             raise SystemExit(f"error: {folder} holds a variant {name} that this search did not "
                              f"write; choose another --name, or delete {folder} to replace it")
 
 
-def _run_marker(folder: Path) -> Optional[str]:
+def _run_marker(folder: Path) -> Optional[dict]:
+    """The marker a search left in a variant folder it wrote: its run_id and settings."""
     try:
-        return json.loads((folder / RUN_MARKER).read_text())["run_id"]
-    except (OSError, ValueError, KeyError, TypeError):
+        marker = json.loads((folder / RUN_MARKER).read_text())
+        return marker if isinstance(marker.get("run_id"), str) else None
+    except (OSError, ValueError, AttributeError):
         return None
+
+
+def _settings_of_the_winner(settings: dict) -> dict:
+    """What decides a search's winner: its settings, as JSON keeps them, without the run id."""
+    return json.loads(json.dumps({key: value for key, value in settings.items()
+                                  if key != "run_id"}))
 
 
 def _check_settings(out: Path, settings: dict, previous: Optional[dict], resume: bool):
@@ -287,11 +298,13 @@ def run_search(args) -> dict:
     settings["run_id"] = settings["run_id"] or uuid.uuid4().hex
     args.run_id = settings["run_id"]
     args.legacy_run = bool(args.resume and previous is not None and "run_id" not in previous)
+    args.winner_settings = _settings_of_the_winner(settings)
     refusal = None
     if rank == 0:
         try:
             _check_settings(out, settings, previous, args.resume)
-            _check_variant_folders(out, args.name, args.run_id, args.legacy_run)
+            _check_variant_folders(out, args.name, args.run_id, args.winner_settings,
+                                   args.legacy_run)
         except SystemExit as error:
             refusal = str(error)
         else:
@@ -368,7 +381,7 @@ def finish(args, records, model_args, info, out: Path) -> dict:
             f"nothing was registered. Try a larger --width (now {args.width}), a smaller "
             f"--batch-size (now {args.batch_size}) or other data; {out / CANDIDATES} keeps "
             f"the scores")
-    _check_variant_folders(out, name, args.run_id, args.legacy_run)
+    _check_variant_folders(out, name, args.run_id, args.winner_settings, args.legacy_run)
     top = ranked[:args.top_k]
     width = max(len(r["genotype"]) for r in top)
     print(f"\ntop {len(top)} of {len(records)} scored {args.cell} cells "
@@ -387,7 +400,8 @@ def finish(args, records, model_args, info, out: Path) -> dict:
     variant_folder = out / name
     variant_folder.mkdir(parents=True, exist_ok=True)
     _rewrite_atomically(variant_folder / RUN_MARKER,
-                        json.dumps(dict(run_id=args.run_id, out=str(out.resolve()))) + "\n")
+                        json.dumps(dict(run_id=args.run_id, out=str(out.resolve()),
+                                        settings=args.winner_settings)) + "\n")
     model = SNASNet(genotype=winner["genotype"], **model_args)
     pretrained_cfg = dict(input_size=tuple(info.input_size), mean=tuple(info.mean),
                           std=tuple(info.std), num_classes=info.num_classes, license="mit",
