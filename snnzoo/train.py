@@ -137,6 +137,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.command = "python -m snnzoo.train " + " ".join(shlex.quote(arg) for arg in argv)
     if args.out is None:
         args.out = Path("runs") / args.model
+    args.dataset = _dataset_option(args.dataset)
     if not 0.0 <= args.val_split < 1.0:
         parser.error(f"--val-split {args.val_split} must be in [0, 1): the fraction of the "
                      "training set held out, e.g. 0.05")
@@ -180,14 +181,40 @@ def _original_command(command: str) -> str:
     return " ".join(shlex.quote(word) for word in words if word != "--resume")
 
 
+def _same_option(key: str, old, new, saved: dict) -> bool:
+    """Whether two values of a run-defining option mean the same: a genotype however written,
+    a data set folder however reached."""
+    if old == new:
+        return True
+    if key == "genotype" and old is not None and new is not None:
+        from snnzoo.models import parse_genotype
+        cell = saved.get("cell") or "backward"
+        try:
+            return str(parse_genotype(old, cell)) == str(parse_genotype(new, cell))
+        except (TypeError, ValueError):
+            return False
+    if key == "dataset" and isinstance(old, str) and isinstance(new, str):
+        return _dataset_option(old) == _dataset_option(new)
+    return False
+
+
+def _dataset_option(dataset: str) -> str:
+    """--dataset as the run records it: a known data set's name, or an image folder's absolute
+    path (so that a resume from another directory finds it, however it is written)."""
+    from snnzoo.data import DATASETS
+    if dataset in DATASETS:
+        return dataset
+    return str(Path(dataset).expanduser().resolve())
+
+
 def resumed_args(args, saved: dict, path: Path) -> argparse.Namespace:
     """`args` for continuing the run saved at `path`: the options not given again come from the
     checkpoint; a given option that defines the run and differs is refused."""
     saved = _typed_saved_args(saved)
     given = getattr(args, "given", set(vars(args)))  # args not from parse_args: all given
     changed = [f"{_option(key)} {saved[key]!r} -> {getattr(args, key)!r}"
-               for key in RUN_DEFINING_OPTIONS
-               if key in given and key in saved and saved[key] != getattr(args, key)]
+               for key in RUN_DEFINING_OPTIONS if key in given and key in saved
+               and not _same_option(key, saved[key], getattr(args, key), saved)]
     if changed:
         hint = (" (a longer --epochs would stretch the cosine schedule that the run has already "
                 "followed: start a new run with another --out to train longer)"
@@ -261,6 +288,11 @@ def _splits(args, info, world=1):
         train_set = Subset(train_augmented, order[held_out:].tolist())
         val_set = Subset(plain, order[:held_out].tolist())
     per_step = args.batch_size * world
+    if val_set is not None and len(train_set) < world:
+        raise SystemExit(f"error: --val-split {args.val_split} holds out {len(val_set)} of the "
+                         f"{len(val_set) + len(train_set)} training images of {args.dataset}, "
+                         f"leaving {len(train_set)} to train on; use a smaller --val-split, "
+                         f"e.g. 0.05")
     if len(train_set) < per_step:
         held = f" after --val-split {args.val_split} holds some out" if val_set is not None else ""
         processes = f" x {world} processes" if world > 1 else ""

@@ -163,7 +163,7 @@ def main(argv=None) -> int:
     if args.checkpoint is not None:
         architecture, recorded_kwargs, record = recorded_model(args.checkpoint)
         if architecture is not None and architecture != args.model \
-                and not args.model.startswith("hf-hub:"):
+                and not args.model.startswith(("hf-hub:", "hf_hub:")):
             raise SystemExit(f"error: {record} records the architecture {architecture}, not "
                              f"{args.model}; validate with `python -m snnzoo.validate {architecture} "
                              f"--checkpoint {args.checkpoint} ...`")

@@ -229,6 +229,8 @@ def test_nonsense_options_are_refused_when_parsed(tmp_path, capsys, option, valu
                                r"--batch-size 1600 or less"),
     (["--batch-size", "1500", "--val-split", "0.1"], r"1440 training images.*after --val-split 0.1"),
     (["--val-split", "0.0001"], r"--val-split 0.0001 of the 1600 training images holds out none"),
+    (["--val-split", "0.9999"], r"holds out 1600 of the 1600 .* leaving 0 to train on; use a "
+                                r"smaller --val-split"),
 ])
 def test_splits_too_small_are_refused_before_training(tmp_path, extra, expected):
     # The embedded sample has 1,600 training images.
@@ -340,3 +342,16 @@ def test_compiled_training_writes_loadable_weights(tmp_path, monkeypatch):
     rows = (out / "log.csv").read_text().splitlines()
     assert len(rows) == 3 and all(math.isfinite(float(row.split(",")[2])) for row in rows[1:])
     assert len(compiled) == 2 and all(hasattr(module, "stem") for module in compiled)
+
+
+def test_a_resume_accepts_an_option_written_another_way(tmp_path, monkeypatch):
+    same = train_module._same_option
+    assert same("genotype", "0302 0030 3003 1000", "0302-0030-3003-1000", {"cell": "backward"})
+    assert not same("genotype", "0302 0030 3003 1000", "0302 0030 3003 0000", {})
+    (tmp_path / "flowers").mkdir()
+    monkeypatch.chdir(tmp_path)
+    recorded = train_module._dataset_option("flowers")  # as a run records it when it starts
+    assert recorded == str(tmp_path / "flowers")
+    assert same("dataset", recorded, "./flowers", {}) and same("dataset", recorded, recorded, {})
+    assert not same("dataset", recorded, "fashion-mnist", {})
+    assert train_module._dataset_option("fashion-mnist") == "fashion-mnist"

@@ -12,6 +12,7 @@ from snnzoo import validate as validate_module
 from snnzoo.data import evaluation_batches, load_dataset, dataset_info
 from snnzoo.evaluate import evaluate
 from snnzoo.validate import main as validate_main
+from test_hub import hub_env  # noqa: F401  (fixture)
 
 FAST = ["snasnet_fmnist", "--width", "4", "--batch-size", "16", "--max-steps", "3",
         "--eval-batch-size", "400", "--checkpoint-minutes", "1000", "--epochs", "1"]
@@ -62,6 +63,14 @@ def test_another_architecture_than_the_recorded_one_is_refused(runs):
     with pytest.raises(SystemExit, match=r"records the architecture snasnet_fmnist, not "
                                          r"snasnet_cifar10.*validate snasnet_fmnist"):
         validate_main(["snasnet_cifar10", "--checkpoint", str(runs / "run")])
+
+
+@pytest.mark.parametrize("prefix", ["hf-hub:", "hf_hub:"])
+def test_hub_names_are_not_held_to_the_recorded_architecture(runs, hub_env, prefix):  # noqa: F811
+    from test_hub import closed_port_url
+    hub_env(closed_port_url())  # the name's config.json is what validate would build from
+    with pytest.raises(hub.HubUnreachableError, match="config.json from someone/fmnist"):
+        validate_main([f"{prefix}someone/fmnist", "--checkpoint", str(runs / "run")])
 
 
 def test_the_data_set_is_checked_against_the_built_model(tmp_path):
