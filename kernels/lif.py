@@ -412,7 +412,10 @@ def _run_compiled(function, *args):
     global _compile_failure
     if _compile_failure is None and os.environ.get("SNNZOO_COMPILE_CPU", "1") != "0":
         try:
-            with torch._dynamo.config.patch(recompile_limit=64):
+            # Float arguments (tau, v_threshold, v_reset, alpha) become constants of the graph,
+            # one graph per value: left symbolic, inductor specialises v_reset late and its FX
+            # graph cache hands the graph of one value to calls with another (torch 2.14).
+            with torch._dynamo.config.patch(recompile_limit=64, specialize_float=True):
                 return _compiled(function)(*args)
         except Exception as error:  # no C++ compiler, an unsupported torch build, ...
             _compile_failure = f"{type(error).__name__}: {error}"

@@ -3,6 +3,9 @@ reference against hand-computed values and finite differences, step against mult
 
 import itertools
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -373,3 +376,30 @@ def test_eager_path_equals_the_custom_op(implementation, device):
         assert_equal(a, b, f"eager path vs custom op: {what}")
     torch.library.opcheck(kernels._lif_forward_op, (x.clone().requires_grad_(),
                                                    v_in.clone().requires_grad_(), *arguments))
+
+
+def test_compiled_cpu_neuron_resets_to_each_ones_own_v_reset(tmp_path):
+    # torch 2.14's FX graph cache handed the graph compiled for one v_reset to neurons with
+    # another, within a process and across processes sharing the cache: run it in a fresh one.
+    code = """
+import torch
+from snnzoo.layers import LIF
+x = torch.tensor([[10.0], [1.9]])  # fires at t=0; at t=1 only if the reset left v at 0.2
+for v_reset in (0.2, -0.5):
+    stepped = LIF(v_reset=v_reset)
+    stepped.step(torch.tensor([10.0]))
+    print(v_reset, stepped.v.item(), LIF(v_reset=v_reset)(x).flatten().tolist(),
+          LIF(v_reset=v_reset, backend="torch")(x).flatten().tolist())
+"""
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"),
+           "SNNZOO_COMPILE_CPU": "1", "TRITON_INTERPRET": "1"}
+    for run in range(2):  # a cold cache, then a warm one
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env, timeout=600)
+        assert done.returncode == 0, done.stderr
+        lines = [line.split(" ", 2) for line in done.stdout.strip().splitlines()]
+        for v_reset, membrane, compiled_and_reference in lines:
+            compiled, reference = compiled_and_reference.split("] [")
+            assert compiled + "]" == "[" + reference, f"run {run}, v_reset {v_reset}: {lines}"
+            assert math.isclose(float(membrane), float(v_reset), rel_tol=1e-6), lines
+        assert [line[2] for line in lines] == ["[1.0, 1.0] [1.0, 1.0]", "[1.0, 0.0] [1.0, 0.0]"]
