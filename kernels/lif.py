@@ -55,6 +55,18 @@ DEFAULT_ALPHA = {"atan": 2.0, "sigmoid": 4.0}
 BLOCK = 1024
 
 
+def _real_or_none(name: str, value) -> Optional[float]:
+    """A neuron constant as a float (Python, NumPy or 0-d tensor numbers); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{name}={value!r} must be a real number, not text")
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name}={value!r} must be a real number") from None
+
+
 class LIFParams:
     """Validated neuron constants, shared by the module, the functional API and the ops."""
 
@@ -62,7 +74,9 @@ class LIFParams:
 
     def __init__(self, tau=4.0 / 3.0, v_threshold=1.0, v_reset=0.0, surrogate="atan", alpha=None,
                  detach_reset=True, decay_input=True):
-        if not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau <= 1.0:
+        tau, v_threshold, v_reset, alpha = (_real_or_none(name, value) for name, value in (
+            ("tau", tau), ("v_threshold", v_threshold), ("v_reset", v_reset), ("alpha", alpha)))
+        if tau is None or not math.isfinite(tau) or tau <= 1.0:
             raise ValueError(
                 f"tau={tau!r} is invalid: the membrane time constant must be a finite number > 1 "
                 f"(SpikingJelly refuses tau <= 1 too); SNASNet uses tau=4/3")
@@ -72,17 +86,38 @@ class LIFParams:
         alpha = DEFAULT_ALPHA[surrogate] if alpha is None else float(alpha)
         if not math.isfinite(alpha) or alpha <= 0:
             raise ValueError(f"alpha={alpha!r} is invalid: the surrogate sharpness must be > 0")
-        if not math.isfinite(v_threshold):
+        if v_threshold is None or not math.isfinite(v_threshold):
             raise ValueError(f"v_threshold={v_threshold!r} must be a finite number")
         if v_reset is not None and not math.isfinite(v_reset):
             raise ValueError(f"v_reset={v_reset!r} must be a finite number, or None for a soft reset")
-        self.tau = float(tau)
-        self.v_threshold = float(v_threshold)
-        self.v_reset = None if v_reset is None else float(v_reset)
-        self.surrogate = surrogate
-        self.alpha = alpha
-        self.detach_reset = bool(detach_reset)
-        self.decay_input = bool(decay_input)
+        for name, value in (("tau", tau), ("v_threshold", v_threshold), ("v_reset", v_reset),
+                            ("surrogate", surrogate), ("alpha", alpha),
+                            ("detach_reset", bool(detach_reset)),
+                            ("decay_input", bool(decay_input))):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"LIFParams are immutable ({name}={value!r}): set it on the LIF "
+                             f"module (lif.{name} = ...), which checks it, or build new ones "
+                             f"with params.replace({name}=...)")
+
+    def replace(self, **changes) -> "LIFParams":
+        """New, checked params with `changes`; a new surrogate brings its own default alpha
+        unless alpha was set to another value or is changed too."""
+        values = {name: getattr(self, name) for name in self.__slots__}
+        if "surrogate" in changes and "alpha" not in changes \
+                and self.alpha == DEFAULT_ALPHA[self.surrogate]:
+            values["alpha"] = None
+        return LIFParams(**{**values, **changes})
+
+    def __eq__(self, other):
+        return isinstance(other, LIFParams) and self.as_op_args() == other.as_op_args()
+
+    def __hash__(self):
+        return hash(self.as_op_args())
+
+    def __reduce__(self):  # pickling, deepcopy: through __init__, which checks
+        return (LIFParams, tuple(getattr(self, name) for name in self.__slots__))
 
     def as_op_args(self):
         return (self.tau, self.v_threshold, self.v_reset, self.decay_input,
@@ -646,6 +681,9 @@ def _check_time_major(x, allow_float64=False):
             f"multi-step LIF expects a time-major input [T, ...] with at least 2 dimensions, got "
             f"shape {tuple(x.shape)}; add the time dimension (x.unsqueeze(0) for one step) or "
             f"use LIF.step for single-step input")
+    if x.shape[0] == 0:
+        raise ValueError(f"multi-step LIF got a sequence of 0 timesteps (shape {tuple(x.shape)}); "
+                         f"the first dimension is time, T >= 1")
     supported = (torch.float32, torch.float16, torch.bfloat16) + ((torch.float64,) if allow_float64 else ())
     if x.dtype not in supported:
         raise ValueError(f"LIF input dtype {x.dtype} is unsupported; use float32, float16 or "
@@ -686,6 +724,9 @@ def lif_step(x: Tensor, v: Optional[Tensor], params: Optional[LIFParams] = None,
     Gradients flow through v, so T calls equal one multi-step call, values and gradients."""
     params = params or LIFParams()
     check_backend(backend)
+    if isinstance(x, Tensor) and x.dim() == 0:
+        raise ValueError("LIF.step expects one step of a layer's input, [...] with at least one "
+                         "dimension (x.reshape(1) for a single neuron), got a 0-d tensor")
     if backend == "torch":
         return lif_step_reference(x, v, params)
     _check_time_major(x.unsqueeze(0))

@@ -403,3 +403,33 @@ for v_reset in (0.2, -0.5):
             assert compiled + "]" == "[" + reference, f"run {run}, v_reset {v_reset}: {lines}"
             assert math.isclose(float(membrane), float(v_reset), rel_tol=1e-6), lines
         assert [line[2] for line in lines] == ["[1.0, 1.0] [1.0, 1.0]", "[1.0, 0.0] [1.0, 0.0]"]
+
+
+def test_neuron_constants_are_attributes_checked_when_set():
+    lif = LIF()
+    x = torch.full((3, 4), 0.9)
+    assert (lif.tau, lif.v_threshold, lif.v_reset, lif.surrogate, lif.alpha) == (
+        4.0 / 3.0, 1.0, 0.0, "atan", 2.0)
+    assert lif(x).sum() == 0
+    lif.v_threshold = 0.5  # as with SpikingJelly's LIFNode: it takes effect
+    assert_equal(lif(x), lif_multistep_reference(x, LIFParams(v_threshold=0.5)), "spikes")
+    assert "v_threshold=0.5" in repr(lif)
+    with pytest.raises(ValueError, match="tau=0.5 is invalid"):
+        lif.tau = 0.5
+    with pytest.raises(AttributeError, match="immutable .*lif.tau = "):
+        lif.params.tau = 0.5
+    assert lif.tau == 4.0 / 3.0
+    lif.surrogate = "sigmoid"  # with its own default sharpness
+    assert lif.alpha == 4.0
+    import numpy
+    assert LIF(tau=numpy.float32(2.0)).tau == LIF(tau=torch.tensor(2.0)).tau == 2.0
+    with pytest.raises(ValueError, match="tau='2' must be a real number"):
+        LIF(tau="2")
+
+
+def test_inputs_without_a_step_are_clear_errors():
+    with pytest.raises(ValueError, match="LIF.step expects .* got a 0-d tensor"):
+        LIF().step(torch.tensor(2.0))
+    for backend in ("auto", "torch"):
+        with pytest.raises(ValueError, match="a sequence of 0 timesteps"):
+            LIF(backend=backend)(torch.ones(0, 4))

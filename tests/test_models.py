@@ -546,3 +546,26 @@ def test_unreachable_output_builds_with_a_warning(genotype):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         parse_genotype("0010 0001 0100 0000")
+
+
+def test_timm_options_it_cannot_honour_are_clear_errors():
+    with pytest.raises(RuntimeError, match=r"Invalid pretrained tag \(foo\) for snasnet_fmnist"):
+        snnzoo.create_model("snasnet_fmnist.foo", **SMALL)
+    with pytest.raises(ValueError, match="features_only=True is not supported; "
+                                         "model.forward_features"):
+        timm.create_model("snasnet_fmnist", features_only=True, **SMALL)
+    model = snnzoo.create_model("snasnet_fmnist", **SMALL)
+    with pytest.raises(NotImplementedError, match="does not checkpoint activations"):
+        model.set_grad_checkpointing(True)
+    model.set_grad_checkpointing(False)
+    from timm.optim import param_groups_layer_decay
+    groups = param_groups_layer_decay(model, weight_decay=0.0, layer_decay=0.5)
+    grouped = {id(p) for group in groups for p in group["params"]}
+    assert grouped == {id(p) for p in model.parameters()}, "every parameter in a group"
+    scales = sorted({group["lr_scale"] for group in groups})
+    assert len(scales) == 6, scales  # stem, 4 blocks, head
+
+
+def test_a_timesteps_overlay_is_the_models():
+    model = snnzoo.create_model("snasnet_fmnist", **SMALL, pretrained_cfg_overlay=dict(timesteps=3))
+    assert model.timesteps == model.pretrained_cfg["timesteps"] == 3

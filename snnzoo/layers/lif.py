@@ -36,6 +36,23 @@ class LIF(nn.Module):
         self.v: Optional[Tensor] = None
         self._spike_hooks: OrderedDict[int, Callable[["LIF", Tensor, bool], None]] = OrderedDict()
 
+    def _param(name: str, doc: str):  # a neuron constant, read from and checked into params
+        def get(self):
+            return getattr(self.params, name)
+
+        def set(self, value):
+            self.params = self.params.replace(**{name: value})
+        return property(get, set, doc=doc)
+
+    tau = _param("tau", "membrane time constant (> 1)")
+    v_threshold = _param("v_threshold", "firing threshold")
+    v_reset = _param("v_reset", "membrane after a spike; None: soft reset (subtract the threshold)")
+    surrogate = _param("surrogate", 'surrogate gradient: "atan" or "sigmoid"')
+    alpha = _param("alpha", "surrogate sharpness")
+    detach_reset = _param("detach_reset", "treat the spike in the reset as a constant")
+    decay_input = _param("decay_input", "the input decays with the membrane (SpikingJelly's)")
+    del _param
+
     @property
     def backend(self) -> str:
         return self._backend

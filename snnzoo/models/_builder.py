@@ -29,7 +29,16 @@ def create_snasnet(variant: str, pretrained: bool = False, *, architecture_args:
     snnzoo.models._pretrained): the classifier is adapted only when num_classes is passed, the
     first convolution only when in_chans is. architecture_args replace the registered
     arguments (a variant saved elsewhere, built from its config.json)."""
+    if kwargs.pop("features_only", False):
+        raise ValueError(f"{variant}: features_only=True is not supported; "
+                         f"model.forward_features(x) returns the spikes [T, B, num_features, h, w] "
+                         f"before the classifier, and forward_head(x, pre_logits=True) the "
+                         f"classifier's input")
     builder_kwargs = {key: kwargs.pop(key) for key in _BUILDER_KWARGS if key in kwargs}
+    if isinstance(builder_kwargs.get("pretrained_cfg"), str):  # a tag: snasnet_fmnist.TAG
+        # timm's lookup refuses an unknown tag ("Invalid pretrained tag (TAG) for ...")
+        builder_kwargs["pretrained_cfg"] = get_pretrained_cfg(
+            f"{variant}.{builder_kwargs['pretrained_cfg']}")
     strict = builder_kwargs.pop("pretrained_strict", True)
     if not strict:
         raise ValueError(f"pretrained_strict={strict!r}: "
@@ -39,9 +48,9 @@ def create_snasnet(variant: str, pretrained: bool = False, *, architecture_args:
                                      or get_pretrained_cfg(variant))
     model_args = {**(variant_args(variant) if architecture_args is None else architecture_args),
                   **kwargs}
-    if pretrained_cfg is not None and "timesteps" not in {**(architecture_args or {}), **kwargs}:
-        model_args["timesteps"] = pretrained_cfg.timesteps
     overlay = dict(builder_kwargs.pop("pretrained_cfg_overlay", None) or {})
+    if pretrained_cfg is not None and "timesteps" not in {**(architecture_args or {}), **kwargs}:
+        model_args["timesteps"] = overlay.get("timesteps", pretrained_cfg.timesteps)
     weights = source = None
     if pretrained:
         weights, source = pretrained_state_dict(variant, pretrained_cfg, overlay,

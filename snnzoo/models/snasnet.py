@@ -150,6 +150,19 @@ class SNASNet(nn.Module):
     def get_classifier(self) -> nn.Module:
         return self.fc
 
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's parameter groups (layer-wise learning-rate decay): the stem, then the cells
+        and the transition in order; the classifier is the head."""
+        return dict(stem=r"^stem", blocks=[(r"^cell1", (0,)), (r"^transition", (1,)),
+                                           (r"^cell2", (2,)), (r"^final_act", (3,))])
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        if enable:
+            raise NotImplementedError(
+                "SNASNet does not checkpoint activations: its cells' neurons keep a membrane "
+                "from one timestep to the next, which recomputing a step would advance twice. "
+                "Lower --batch-size or timesteps to save memory instead")
+
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
         self.num_classes = num_classes
         self.fc = self._make_fc(num_classes)
