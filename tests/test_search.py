@@ -4,6 +4,7 @@ authors' procedure, and python -m snnzoo.search end to end (resume, determinism,
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -393,11 +394,13 @@ def test_a_variant_folder_of_another_search_is_never_replaced(tmp_path, monkeypa
     config = (variants / "snasnet_taken" / "config.json").read_text()
     # another search with the same name and other settings (which the default name does not
     # spell out) would write another winner
-    for extra in (["--seed", "1"], ["--width", "0.25"]):
+    for extra, differing in ((["--seed", "1"], "seed 0 (now 1)"),
+                             (["--width", "0.25"], "width 0.125 (now 0.25)")):
         _refused(capsys, [*TINY, *extra, "--name", "snasnet_taken", "--out",
                           str(tmp_path / "second")],
-                 f"{variants / 'snasnet_taken'} holds a variant snasnet_taken that this search "
-                 f"did not write; choose another --name, or delete")
+                 re.escape(f"{variants / 'snasnet_taken'} holds a variant snasnet_taken that "
+                           f"this search did not write (a search in {tmp_path / 'first'} with "
+                           f"other settings: {differing}"))
         assert not (tmp_path / "second").exists()
     # the same settings elsewhere (make demo after rm -rf runs/demo) find the same winner
     search_main([*TINY, "--name", "snasnet_taken", "--out", str(tmp_path / "again")])

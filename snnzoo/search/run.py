@@ -216,8 +216,16 @@ def _check_variant_folders(out: Path, name: str, run_id: str, settings: dict,
             continue
         if folder.exists() and (marker is None or (marker["run_id"] != run_id
                                                    and marker.get("settings") != settings)):
+            theirs = (marker or {}).get("settings")
+            why = ""
+            if isinstance(theirs, dict):
+                differing = [f"{key} {theirs.get(key)!r} (now {value!r})"
+                             for key, value in settings.items() if theirs.get(key) != value]
+                why = (f" (a search in {marker.get('out')} with other settings: "
+                       f"{'; '.join(differing)})")
             raise SystemExit(f"error: {folder} holds a variant {name} that this search did not "
-                             f"write; choose another --name, or delete {folder} to replace it")
+                             f"write{why}; choose another --name, or delete {folder} to "
+                             f"replace it")
 
 
 def _run_marker(folder: Path) -> Optional[dict]:
