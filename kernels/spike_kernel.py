@@ -228,6 +228,8 @@ def _gram_torch(rows: Tensor, binary: bool) -> Tensor:
     for start in range(0, neuron_count, GRAM_BLOCK_NEURONS):
         block = rows[:, start:start + GRAM_BLOCK_NEURONS]
         x = block.to(torch.int8) if binary else (block > 0).to(torch.int8)
+        if x.shape[1] < 8:  # torch._int_mm on the CPU misreads [B, 1] operands: zero columns
+            x = torch.nn.functional.pad(x, (0, 8 - x.shape[1]))
         gram += torch._int_mm(x, x.t())
     return gram
 
@@ -383,8 +385,17 @@ class HammingKernelScorer:
         self.count += 1
 
     def hook(self, module, inputs, output):
-        """A forward hook: ``lif.register_forward_hook(scorer.hook)`` adds every output."""
+        """A forward hook for per-timestep neurons, whose output is one step [B, ...] (the
+        authors' network): ``neuron.register_forward_hook(scorer.hook)`` adds every output.
+        For snnzoo's LIF, whose multi-step output is [T, B, ...], use spike_hook."""
         self.add(output[0] if isinstance(output, tuple) else output)
+
+    def spike_hook(self, lif, spikes, multistep: bool):
+        """A spike hook for snnzoo's LIF, ``lif.register_spike_hook(scorer.spike_hook)``: adds
+        each timestep of a multi-step output [T, B, ...] and each single step [B, ...]; an
+        snnzoo LIF fires only 0 and 1, so spikes are added as they are (binary)."""
+        for spikes_t in (spikes if multistep else (spikes,)):
+            self.add(spikes_t, binary=True)
 
     def score(self) -> float:
         """log|det(K / count)| in float64 (the authors' sign-blind slogdet). -inf, with a
@@ -397,6 +408,13 @@ class HammingKernelScorer:
         if not bool(torch.isfinite(mean_kernel).all()):
             warnings.warn("the spike kernel K has non-finite entries; the score is -inf",
                           RuntimeWarning, stacklevel=2)
+            return -math.inf
+        distinct = torch.unique(mean_kernel, dim=0).shape[0]
+        if distinct < mean_kernel.shape[0]:  # images that spiked alike in every output
+            warnings.warn(f"the spike kernel K ({self.kernel.shape[0]} x {self.kernel.shape[0]}, "
+                          f"{self.count} outputs added) has {mean_kernel.shape[0] - distinct} "
+                          f"repeated row(s): some images spiked identically in every output, so "
+                          f"K is singular; the score is -inf", RuntimeWarning, stacklevel=2)
             return -math.inf
         sign, log_abs_det = torch.linalg.slogdet(mean_kernel)
         if sign.item() == 0 or not math.isfinite(log_abs_det.item()):

@@ -124,8 +124,11 @@ def score_histogram(scores: Iterable[float], path: Union[str, Path], best: Optio
     handles = []
     if finite:
         bins = max(5, min(40, round(math.sqrt(len(finite)) * 1.5)))
-        counts, _, _ = axes.hist(finite, bins=bins, color="#4c72b0", edgecolor="white",
-                                 linewidth=0.6)
+        low, high = min(finite), max(finite)
+        if not high - low > 1e-9 * max(1.0, abs(low), abs(high)):  # (nearly) equal: one bar
+            bins, low, high = 1, low - 0.5, high + 0.5
+        counts, _, _ = axes.hist(finite, bins=bins, range=(low, high), color="#4c72b0",
+                                 edgecolor="white", linewidth=0.6)
         axes.set_ylim(0, max(counts.max(), 1) * 1.45)  # room for the legend above the bars
         handles.append(Patch(color="#4c72b0", label=f"{len(finite)} finite scores"))
     else:

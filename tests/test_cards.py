@@ -258,6 +258,12 @@ def test_draw_cell_draws_forward_cells_and_refuses_other_input(tmp_path):
     assert not (tmp_path / "bad.png").exists()
 
 
+def test_score_histogram_of_scores_a_few_ulps_apart(tmp_path):
+    scores = [1697.2893, math.nextafter(1697.2893, 2e3), -math.inf]  # numpy: too many bins
+    path = score_histogram(scores, tmp_path / "close.png", best=scores[1])
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
 def test_score_histogram_writes_pngs(tmp_path):
     scores = [float(index % 17) for index in range(200)] + [-math.inf] * 7
     with_best = score_histogram(scores, tmp_path / "scores.png", best=16.0, title="search")

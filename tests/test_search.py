@@ -548,3 +548,10 @@ def test_variant_config_has_the_mode_of_any_new_file(tmp_path):
         os.umask(previous)
     assert oct(path.stat().st_mode & 0o777) == oct((tmp_path / "other.txt").stat().st_mode & 0o777)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_authors_score_refuses_multistep_neurons():
+    model = SNASNet(**dict(MODEL_ARGS["snasnet_fmnist"], width=4, classifier_width=16,
+                           timesteps=3))
+    with pytest.raises(ValueError, match=r"per-timestep neurons.*returned \(3, 6,"):
+        authors_score(model, torch.randn(6, 1, 28, 28))

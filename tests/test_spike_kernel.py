@@ -197,13 +197,15 @@ def test_forward_hook_adds_every_output(device):
 
 
 @pytest.mark.parametrize("backend", ["triton", "torch"])
-@pytest.mark.parametrize("case", ["silent", "repeated-row"])
-def test_singular_kernel_scores_minus_infinity(case, backend, device):
+@pytest.mark.parametrize("case, batch", [("silent", 6), ("repeated-row", 6),
+                                         ("repeated-row", 64)])
+def test_singular_kernel_scores_minus_infinity(case, batch, backend, device):
     # Silent layers: p = q = 0 and H = 0, so every term is N: K = N ones, rank 1.
-    # A repeated input row gives two identical rows of K.
+    # A repeated input row gives two identical rows of K (at B = 64 LU's roundoff left a
+    # finite determinant, which scored as if it meant something).
     scorer = HammingKernelScorer(backend)
     for seed in range(3):
-        spikes = _spikes((6, 50), device, seed=seed)
+        spikes = _spikes((batch, 50), device, seed=seed)
         if case == "silent":
             spikes.zero_()
         else:
@@ -253,3 +255,25 @@ def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     with pytest.raises(ValueError, match="needs CUDA tensors"):
         pairwise_hamming(torch.ones(3, 4), "triton")
+
+
+@pytest.mark.parametrize("neurons", [1, 3, 7, 16385])
+def test_narrow_neuron_blocks_are_exact(neurons, device):
+    # The CPU path multiplies blocks of 16384 neurons in int8; torch._int_mm misread blocks one
+    # neuron wide.
+    spikes = _spikes((5, neurons), device, seed=2)
+    expected = hamming_kernel_reference(spikes.double())
+    for backend in ("torch", "triton"):
+        assert_close(hamming_kernel(spikes, backend), expected, 1e-6 * max(neurons, 1), 1e-7,
+                     f"K, N={neurons}, {backend}")
+
+
+def test_spike_hook_adds_each_timestep_of_a_multistep_neuron():
+    from snnzoo.layers import LIF
+    lif = LIF()
+    scorer = HammingKernelScorer()
+    lif.register_spike_hook(scorer.spike_hook)
+    spikes = lif(torch.randn(3, 6, 40, generator=torch.Generator().manual_seed(0)) * 2)
+    assert scorer.count == 3 and scorer.kernel.shape == (6, 6)
+    expected = sum(hamming_kernel_reference(spikes_t).double() for spikes_t in spikes)
+    assert_close(scorer.kernel, expected, 1e-4, 1e-6, "K over the three steps")

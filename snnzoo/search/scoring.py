@@ -32,12 +32,7 @@ def score(model: nn.Module, images: Tensor, backend: str = "auto") -> float:
                          f"compares the images of a batch with each other, so give at least 2 "
                          f"(the search uses --batch-size, 256 by default)")
     scorer = HammingKernelScorer(backend)
-
-    def accumulate(lif, spikes, multistep):
-        for spikes_t in (spikes if multistep else (spikes,)):
-            scorer.add(spikes_t, binary=True)  # an snnzoo LIF fires 0 or 1
-
-    handles = [module.register_spike_hook(accumulate) for module in model.modules()
+    handles = [module.register_spike_hook(scorer.spike_hook) for module in model.modules()
                if isinstance(module, LIF)]
     if not handles:
         raise ValueError(f"{type(model).__name__} has no snnzoo LIF neurons to score")
@@ -73,6 +68,11 @@ def authors_score(model: nn.Module, images: Tensor) -> float:
     state = dict(kernel=np.zeros((images.shape[0], images.shape[0])), calls=0)
 
     def accumulate(module, inputs, output):
+        if output.shape[0] != images.shape[0]:
+            raise ValueError(f"authors_score takes per-timestep neurons, whose outputs are "
+                             f"[B, ...] as in the authors' network; {type(module).__name__} "
+                             f"returned {tuple(output.shape)} for {images.shape[0]} images. "
+                             f"Score snnzoo models with snnzoo.search.score")
         state["kernel"] = state["kernel"] + hamming_kernel_reference(output).cpu().numpy()
         state["calls"] += 1
 
