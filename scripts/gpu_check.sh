@@ -19,12 +19,17 @@
 # minutes.
 # EPOCHS fixes the run's length instead of fitting it to the time left: a run longer than
 # one session stops at the time limit with a checkpoint (SIGTERM), and the next session
-# continues it when the files of the last $OUT are put in resume/ (carried with the call).
+# continues it when the files of the last $OUT are put in resume/ (carried with the call;
+# it takes its options from the checkpoint, so EPOCHS and BATCH may be left unset then).
+# The device tool carries at most 64 MiB: with data/ (31 MB) and the checkpoint parts (20 MB)
+# leave run_best_model.safetensors (10 MB) out of resume/ if the tree would pass that; the
+# run's best/ then keeps its card without weights until a later epoch improves on it.
 # Weights come back as $OUT/run_model.safetensors and run_best_model.safetensors, the
-# checkpoint as checkpoint.pt.part00, 01, ... (15 MB each), and the rest (logs, benchmark
-# CSVs, the run folder without weights) as $OUT/results.tgz.
+# checkpoint as checkpoint.pt.part00, 01, ... (15 MB each; none once the run has finished),
+# and the rest (logs, benchmark CSVs, the run folder without weights) as $OUT/results.tgz.
 set -u
 DEVICE=${DEVICE:-cuda}
+BATCH_SET=${BATCH:-}
 BATCH=${BATCH:-256}
 if [ "$DEVICE" = cuda ]; then
     QUICK=() STEPS=() TEST_ENV=(SNNZOO_TEST_CUDA=1) PARALLEL=(-n 4)
@@ -53,10 +58,13 @@ pack() {
         rm -rf "$WORK/parts" && mkdir "$WORK/parts" \
             && split -b 15M -d "$WORK/run/checkpoint.pt" "$WORK/parts/checkpoint.pt.part" \
             && rm -f "$OUT"/checkpoint.pt.part* && cp "$WORK"/parts/* "$OUT/"
+    else  # a finished run has none: no stale parts that would look unfinished
+        rm -f "$OUT"/checkpoint.pt.part*
     fi
     return 0
 }
-( while sleep 30; do pack; done ) &
+# Every 30 s; on TERM it stops between commands, so the final pack never races a running one.
+( trap 'exit 0' TERM; while true; do sleep 30 & wait $!; pack; done ) &
 PACKER=$!
 
 # 1. The machine and snnzoo
@@ -72,6 +80,22 @@ python3 -m pip install -q --no-deps --no-build-isolation -e . > "$WORK/logs/inst
     || { log "snnzoo did not install"; cat "$WORK/logs/install.log"; }
 python3 -c "import snnzoo, snnzoo.kernels; print('snnzoo', snnzoo.__version__)" 2>&1 | tee -a "$WORK/logs/device.txt"
 log "installed"
+
+# A run to continue (resume/, from the last session's $OUT): restored before the benchmarks,
+# so that every pack carries it. It keeps the options its checkpoint recorded.
+RESUME=() RUN_OPTIONS=()
+if [ -f resume/results.tgz ] && ls resume/checkpoint.pt.part* > /dev/null 2>&1; then
+    tar -xzf resume/results.tgz -C "$WORK" run
+    cat resume/checkpoint.pt.part* > "$WORK/run/checkpoint.pt"
+    [ -f resume/run_best_model.safetensors ] && mkdir -p "$WORK/run/best" \
+        && cp resume/run_best_model.safetensors "$WORK/run/best/model.safetensors"
+    RESUME=(--resume)
+    [ -n "${EPOCHS:-}" ] && RUN_OPTIONS+=(--epochs "$EPOCHS")
+    [ -n "${BATCH_SET:-}" ] && RUN_OPTIONS+=(--batch-size "$BATCH")
+    log "resuming the run in resume/ with its checkpoint's options ${RUN_OPTIONS[*]}"
+elif [ -f resume/results.tgz ]; then
+    log "resume/ holds no checkpoint parts (a finished run, or a session cut before training): training a new run"
+fi
 
 # 2. Benchmarks (each capped; a failure does not stop the others)
 bench() {  # NAME CAP ARGS...
@@ -92,44 +116,47 @@ if [ -z "${SKIP_BENCHMARKS:-}" ]; then
 fi
 
 # 3. Training, with the kernel tests beside it
-RESUME=()
-if [ -f resume/results.tgz ] && ls resume/checkpoint.pt.part* > /dev/null 2>&1; then
-    tar -xzf resume/results.tgz -C "$WORK" run
-    cat resume/checkpoint.pt.part* > "$WORK/run/checkpoint.pt"
-    [ -f resume/run_best_model.safetensors ] \
-        && cp resume/run_best_model.safetensors "$WORK/run/best/model.safetensors"
-    RESUME=(--resume)
-    log "resuming the run in resume/ (epochs: ${EPOCHS:?set EPOCHS to the total of the run})"
-fi
 calibrate() {  # BACKEND: epochs that fit, or nothing if the model fails to train
     python3 scripts/training_epochs.py snasnet_fmnist --budget $(( TOTAL - $(elapsed) - 40 )) \
         --batch-size "$BATCH" --eval-batch-size 1000 --margin 1.25 --device "$DEVICE" --backend "$1" \
         2>> "$WORK/logs/calibration.log" | tail -n 1
 }
 BACKEND=${BACKEND:-auto}
-if [ -z "${EPOCHS:-}" ]; then
-    EPOCHS=$(calibrate auto)
-    if [ -z "$EPOCHS" ]; then
-        log "training with the auto LIF backend failed (see calibration.log); trying torch"
-        BACKEND=torch
-        EPOCHS=$(calibrate torch)
+if [ -z "${RESUME[*]}" ]; then  # a new run: its length fitted to the time left, unless EPOCHS
+    [ "$DEVICE" = cuda ] || EPOCHS=${EPOCHS:-1}  # a rehearsal: calibrating on a CPU takes minutes
+    if [ -z "${EPOCHS:-}" ]; then
+        EPOCHS=$(calibrate "$BACKEND")
+        if [ -z "$EPOCHS" ] && [ "$BACKEND" = auto ]; then
+            log "training with the auto LIF backend failed (see calibration.log); trying torch"
+            BACKEND=torch
+            EPOCHS=$(calibrate torch)
+        fi
+        tail -n 3 "$WORK/logs/calibration.log"
+        case "$EPOCHS" in ''|*[!0-9]*) log "calibration failed; training 2 epochs"; EPOCHS=2 ;; esac
     fi
-    tail -n 3 "$WORK/logs/calibration.log"
-    case "$EPOCHS" in ''|*[!0-9]*) log "calibration failed; training 2 epochs"; EPOCHS=2 ;; esac
+    RUN_OPTIONS=(--epochs "$EPOCHS" --batch-size "$BATCH")
 fi
 LEFT=$(( TOTAL - $(elapsed) - 20 ))
-log "training snasnet_fmnist for $EPOCHS epochs, LIF backend $BACKEND (hard stop in $LEFT s)"
-timeout --signal=TERM "$LEFT" python3 -m snnzoo.train snasnet_fmnist "${DATA[@]}" --epochs "$EPOCHS" --batch-size "$BATCH" --val-split 0.05 \
-    --eval-batch-size 1000 --checkpoint-minutes 2 --device "$DEVICE" --backend "$BACKEND" "${STEPS[@]}" "${RESUME[@]}" --out "$WORK/run" > "$WORK/logs/train.log" 2>&1 &
-TRAINER=$!
+TRAINER=
+if [ "$LEFT" -lt 30 ]; then  # timeout takes 0 as no limit and refuses a negative one
+    log "no time left to train ($LEFT s); raise SECONDS or set SKIP_BENCHMARKS=1"
+else
+    log "training snasnet_fmnist ${RUN_OPTIONS[*]}, LIF backend $BACKEND (hard stop in $LEFT s)"
+    timeout --signal=TERM "$LEFT" python3 -m snnzoo.train snasnet_fmnist "${DATA[@]}" "${RUN_OPTIONS[@]}" --val-split 0.05 \
+        --eval-batch-size 1000 --checkpoint-minutes 2 --device "$DEVICE" --backend "$BACKEND" "${STEPS[@]}" "${RESUME[@]}" --out "$WORK/run" > "$WORK/logs/train.log" 2>&1 &
+    TRAINER=$!
+fi
 log "kernel tests on CUDA"
 env "${TEST_ENV[@]}" timeout 200 python3 -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" \
     ${TESTS:-tests/test_lif.py tests/test_spike_kernel.py tests/test_models.py::test_equals_the_authors_network tests/test_models.py::test_equals_the_authors_network_in_float64} > "$WORK/logs/tests_cuda.log" 2>&1
 log "kernel tests: exit $? ($(tail -n 1 "$WORK/logs/tests_cuda.log"))"
-wait "$TRAINER"
-log "training: exit $?"
-tr '\r' '\n' < "$WORK/logs/train.log" | grep -E "^epoch [0-9]+:|final weights|Error|error" | tail -n 40
+if [ -n "$TRAINER" ]; then
+    wait "$TRAINER"
+    log "training: exit $?"
+    tr '\r' '\n' < "$WORK/logs/train.log" | grep -E "^epoch [0-9]+:|final weights|finished|Error|error" | tail -n 40
+fi
 kill "$PACKER" 2>/dev/null
+wait "$PACKER" 2>/dev/null
 pack
 ls -la "$OUT"
 log "done"
