@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 import snnzoo
 from snnzoo import hub
+from snnzoo._files import write_text_atomically
 from snnzoo.distributed import init_distributed
 from snnzoo.data import (dataset_info, draw_crops, evaluation_batches, load_dataset,
                          tensor_source, transform_batch)
@@ -413,10 +414,8 @@ def _finished_run(out: Path, saved: dict | None) -> dict | None:
 
 def _finish(out: Path, args, state):
     """Replace the checkpoint with the run's record, so that the folder publishes as it is."""
-    tmp = out / (FINISHED_RUN + ".tmp")
-    tmp.write_text(json.dumps(dict(args=_saved_args(args), rows=state["rows"], best=state["best"]),
-                              indent=2) + "\n")
-    os.replace(tmp, out / FINISHED_RUN)
+    write_text_atomically(out / FINISHED_RUN, json.dumps(
+        dict(args=_saved_args(args), rows=state["rows"], best=state["best"]), indent=2) + "\n")
     (out / CHECKPOINT).unlink(missing_ok=True)
 
 

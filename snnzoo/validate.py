@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import sys
 import zipfile
@@ -23,6 +22,7 @@ from timm.utils import reparameterize_model
 
 import snnzoo
 from snnzoo import hub
+from snnzoo._files import write_text_atomically
 from snnzoo.data import dataset_info, evaluation_batches, load_dataset
 from snnzoo.evaluate import evaluate
 from snnzoo.memory import keep_freed_memory
@@ -128,9 +128,7 @@ def _check_json_path(parser, path: Path | None):
 
 
 def _write_json_atomically(path: Path, result: dict):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(result, indent=2) + "\n")
 
 
 def main(argv=None) -> int:

@@ -13,12 +13,13 @@ import inspect
 import json
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
 from timm.models import generate_default_cfgs, register_model
 from timm.models._registry import _model_entrypoints
+
+from snnzoo._files import write_text_atomically
 
 from . import snasnet
 from .snasnet import SNASNetPretrainedCfg
@@ -128,16 +129,4 @@ def write_variant_config(folder: Path, name: str, model, pretrained_cfg: dict) -
                                   if key in _CFG_KEYS and value is not None},
                   model_args=model_args)
     config["pretrained_cfg"]["architecture"] = name
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=".config.", suffix=".json")
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give it the mode of any new file
-    with os.fdopen(handle, "w") as file:
-        json.dump(config, file, indent=2)
-        file.write("\n")
-    os.replace(tmp, folder / "config.json")
-    return folder / "config.json"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return write_text_atomically(folder / "config.json", json.dumps(config, indent=2) + "\n")

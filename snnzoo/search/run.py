@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from snnzoo._files import write_text_atomically as _rewrite_atomically
 from snnzoo.distributed import init_distributed
 from snnzoo.hub import move_into_place
 from snnzoo.data import DatasetNotFoundError, dataset_info, first_batch, load_dataset
@@ -133,12 +134,6 @@ def _append(handle, record):
     handle.write(_json_line(record))
     handle.flush()
     os.fsync(handle.fileno())
-
-
-def _rewrite_atomically(path: Path, text: str):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _previous_settings(out: Path) -> Optional[dict]:

@@ -1,0 +1,21 @@
+"""Writing files so that a reader sees the old content or the new one, never a part of it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+
+def write_text_atomically(path, text: str) -> Path:
+    """Write text (UTF-8) to path through a temporary file beside it, created with the mode
+    of any new file (the umask's), then renamed into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
