@@ -38,11 +38,9 @@ import contextlib
 import copy
 import json
 import math
-import os
 import re
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 import torch
@@ -52,6 +50,7 @@ from torch import nn
 
 import snnzoo
 from snnzoo import hub
+from snnzoo._files import write_text_atomically
 from snnzoo.data import dataset_info
 from snnzoo.models.genotype import OPERATIONS, parse_genotype
 from snnzoo.models.snasnet import DATASET, MODEL_ARGS
@@ -573,23 +572,13 @@ def expected_files(name: str, cards_dir: Path = CARDS_DIR, facts: dict | None = 
             hub.CONFIG_FILENAME: render_config(facts["model"], folder)}
 
 
-def _write_text(path: Path, text: str) -> None:
-    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def write_model_folder(name: str, cards_dir: Path = CARDS_DIR) -> Path:
     """Write README.md, config.json and cell.png of a model; leave every other file alone."""
     folder = cards_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     facts = model_facts(name)
     for filename, text in expected_files(name, cards_dir, facts).items():
-        _write_text(folder / filename, text)
+        write_text_atomically(folder / filename, text)
     draw_cell(facts["genotype"], folder / CELL_PICTURE, title=name)
     return folder
 
