@@ -27,15 +27,13 @@ program owns ``BLOCK`` neurons and walks all T steps with the membrane in regist
 
 from __future__ import annotations
 
-import functools
 import math
-import os
-import warnings
 from typing import Optional
 
 import torch
 from torch import Tensor
 
+from ._compiled import run_compiled
 from ._layout import flatten_in_memory_order, restore_order
 from ._triton import BACKENDS, check_backend, require_triton, tl, triton, triton_available
 
@@ -434,38 +432,12 @@ def _backward_torch(grad_spikes, saved, v_in, grad_v_out, x_dtype: torch.dtype,
     return torch.stack(grad_x), grad_v if v_in is not None else None
 
 
-_compile_failure: Optional[str] = None
-
-
-@functools.lru_cache(maxsize=None)
-def _compiled(function):
-    return torch.compile(function, dynamic=True)
-
-
-def _run_compiled(function, *args):
-    """function compiled with torch.compile; eager where compiling is off or has failed."""
-    global _compile_failure
-    if _compile_failure is None and os.environ.get("SNNZOO_COMPILE_CPU", "1") != "0":
-        try:
-            # Float arguments (tau, v_threshold, v_reset, alpha) become constants of the graph,
-            # one graph per value: left symbolic, inductor specialises v_reset late and its FX
-            # graph cache hands the graph of one value to calls with another (torch 2.14).
-            with torch._dynamo.config.patch(recompile_limit=64, specialize_float=True):
-                return _compiled(function)(*args)
-        except Exception as error:  # no C++ compiler, an unsupported torch build, ...
-            _compile_failure = f"{type(error).__name__}: {error}"
-            warnings.warn(f"snnzoo: compiling the CPU LIF path failed ({_compile_failure}); "
-                          f"running it eagerly from now on. Set SNNZOO_COMPILE_CPU=0 to skip "
-                          f"the attempt.", RuntimeWarning, stacklevel=2)
-    return function(*args)
-
-
 def _forward_compiled(*args):
-    return _run_compiled(_forward_torch, *args)
+    return run_compiled(_forward_torch, *args)
 
 
 def _backward_compiled(*args):
-    return _run_compiled(_backward_torch, *args)
+    return run_compiled(_backward_torch, *args)
 
 
 # ----------------------------------------------------------------------------- custom ops

@@ -118,7 +118,8 @@ def test_each_forward_starts_from_rest():
 
 GENOTYPES = [("0303 0030 2002 0200", "backward"), ("0302 0030 3003 0000", "backward"),
              ("0314 0023 0004 0000", "forward"), ("0312 1030 3002 2410", "backward"),
-             ("0340 0002 0000 0000", "forward")]
+             ("0340 0002 0000 0000", "forward"),
+             ("0003 0000 0004 0010", "backward")]  # node 1 isolated, node 2 fed back only
 
 
 def _twin_models(genotype, cell, **extra):
@@ -407,6 +408,39 @@ def test_fold_avg_pool_refuses_what_is_not_one_convolution():
     x = torch.rand(1, 2, 9, 9)
     with torch.no_grad():
         assert_close(fused(x), layers(x), 1e-5, 1e-5, "unfolded pool")
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("kernel_size, stride, padding, ceil_mode, count_include_pad", [
+    (3, 1, 1, False, True), (2, 2, 0, False, True), (4, 4, 0, False, True),
+    (3, 2, 1, True, False)])
+def test_compiled_average_pool_gives_atens_floats(kernel_size, stride, padding, ceil_mode,
+                                                  count_include_pad, layout, monkeypatch):
+    # The cells' pools run compiled on float32 CPU tensors (snnzoo.kernels.avg_pool2d): the
+    # same floats as ATen's pooling, forward and backward, not merely close ones.
+    from snnzoo.kernels import _compiled
+    monkeypatch.delenv("SNNZOO_COMPILE_CPU", raising=False)
+    compiled = []
+    compile_once = _compiled._compiled
+    monkeypatch.setattr(_compiled, "_compiled",
+                        lambda function: compiled.append(function) or compile_once(function))
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 11, 13, generator=generator)
+    x = x * (torch.rand(x.shape, generator=generator) < 0.3)  # spikes times weights: many zeros
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    arguments = (kernel_size, stride, padding, ceil_mode, count_include_pad)
+    expected, ours = (x.clone().requires_grad_() for _ in range(2))
+    expected_out = torch.nn.functional.avg_pool2d(expected, *arguments)
+    ours_out = snnzoo.kernels.avg_pool2d(ours, *arguments)
+    assert _compiled._compile_failure is None, _compiled._compile_failure
+    assert [function.__name__ for function in compiled] == ["avg_pool2d"], "ran compiled"
+    assert_equal(ours_out, expected_out, "pooled")
+    assert ours_out.stride() == expected_out.stride(), "layout of the output"
+    grad = torch.randn(expected_out.shape, generator=generator)
+    expected_out.backward(grad)
+    ours_out.backward(grad)
+    assert_equal(ours.grad, expected.grad, "gradient")
 
 
 @pytest.mark.parametrize("genotype, cell", GENOTYPES[:3])

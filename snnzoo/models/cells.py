@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
+from snnzoo.kernels import avg_pool2d
 from snnzoo.layers import LIF
 
 from .genotype import NUM_NODES, Genotype
@@ -64,8 +65,15 @@ class SeqConv2d(nn.Conv2d):
 
 
 class SeqAvgPool2d(nn.AvgPool2d):
+    """nn.AvgPool2d on sequences; on float32 CPU tensors through snnzoo.kernels.avg_pool2d
+    (the same floats, compiled)."""
+
     def forward(self, x: Tensor) -> Tensor:
-        return _fold_time(super().forward, x)
+        return _fold_time(self._pool, x)
+
+    def _pool(self, x: Tensor) -> Tensor:
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                          self.count_include_pad, self.divisor_override)
 
 
 class _BatchNormPerStep(torch.autograd.Function):
@@ -444,20 +452,27 @@ class SNASCell(nn.Module):
         for i, j, op in (*genotype.forward_edges, *genotype.feedback_edges):
             self.edges[f"{i}_{j}"] = make_edge(op, channels, neuron)
         self.stepwise = genotype.has_feedback
+        self.read_nodes = {NUM_NODES - 1} | {int(key.split("_")[0]) for key in self.edges}
 
     def _edge(self, i: int, j: int) -> Optional[nn.Module]:
         key = f"{i}_{j}"
         return self.edges[key] if key in self.edges else None
 
-    def _node_value(self, node_inputs: list, j: int, like: Tensor, step: bool,
-                    fired: dict) -> Tensor:
-        """Sum of the forward edges into node j (zeros where none, as the authors' zero op)."""
+    def _node_value(self, node_inputs: list, j: int, like: Tensor, step: bool, fired: dict,
+                    zeros: list) -> Optional[Tensor]:
+        """Sum of the forward edges into node j. Where none, zeros as the authors' zero op
+        (one tensor for every step, zeros[0], made once and never written to), or None for a
+        node that no edge leaves: nothing reads its value."""
         total = None
         for i in range(j):
             edge = self._edge(i, j)
             if edge is not None:
                 total = _add(total, self._edge_output(edge, i, node_inputs[i], step, fired))
-        return total if total is not None else torch.zeros_like(like)
+        if total is not None or j not in self.read_nodes:
+            return total
+        if not zeros:
+            zeros.append(torch.zeros_like(like))
+        return zeros[0]
 
     def _edge_output(self, edge: nn.Module, source: int, x: Tensor, step: bool,
                      fired: dict) -> Tensor:
@@ -489,17 +504,17 @@ class SNASCell(nn.Module):
         if not (self.stepwise or _by_step(self.by_step, x_seq)):
             node_inputs, fired = [x_seq], {}
             for j in range(1, NUM_NODES):
-                node_inputs.append(self._node_value(node_inputs, j, x_seq, False, fired))
+                node_inputs.append(self._node_value(node_inputs, j, x_seq, False, fired, []))
             return node_inputs[-1]
         for edge in self.edges.values():
             edge.reset()
         try:
             feedback = [None] * (NUM_NODES - 1)
-            outputs = []
+            outputs, zeros = [], []
             for t, x_t in enumerate(x_seq):
                 node_inputs, fired = [_add(x_t, feedback[0])], {}
                 for j in range(1, NUM_NODES):
-                    value = self._node_value(node_inputs, j, x_t, True, fired)
+                    value = self._node_value(node_inputs, j, x_t, True, fired, zeros)
                     node_inputs.append(_add(value, feedback[j]) if j < NUM_NODES - 1 else value)
                 outputs.append(node_inputs[-1])
                 if t == len(x_seq) - 1 and (not self.training or self.spikes_only):
