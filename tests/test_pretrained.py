@@ -19,7 +19,7 @@ from snnzoo.convert import main as convert_main
 from snnzoo.models._pretrained import WeightsMismatchError, WeightsNotPublishedError
 from snnzoo.models.reference import AuthorsSNASNet, excite
 from snnzoo.models.snasnet import MODEL_ARGS
-from test_hub import hub_env, server  # noqa: F401  (fixtures)
+from test_hub import closed_port_url, hub_env, server  # noqa: F401  (fixtures)
 
 SMALL = dict(width=4, classifier_width=16)
 
@@ -38,11 +38,13 @@ def _authors_checkpoint(path, model_name, **overrides):
     ("snasnet_fmnist", dict(genotype="0314 0023 0004 0000", cell="forward")),
     ("snasnet_cifar10", {}),
 ])
-def test_converted_checkpoint_gives_the_authors_logits(tmp_path, model_name, overrides):
+def test_converted_checkpoint_gives_the_authors_logits(tmp_path, capsys, model_name, overrides):
     reference = _authors_checkpoint(tmp_path / "save.pth.tar", model_name, **overrides)
     flags = [f"--{key}={value}" for key, value in overrides.items()]
     assert convert_main([str(tmp_path / "save.pth.tar"), "--model", model_name, *flags,
                          "--out", str(tmp_path / "converted")]) == 0
+    genotype = overrides.get("genotype", MODEL_ARGS[model_name]["genotype"])
+    assert f"genotype {genotype}" in capsys.readouterr().out, "convert should say what it assumed"
     assert sorted(p.name for p in (tmp_path / "converted").iterdir()) == [
         "README.md", "config.json", "model.safetensors"]
     assert hub.validate_model_folder(tmp_path / "converted") == []
@@ -62,12 +64,93 @@ def test_convert_refuses_missing_and_unexpected_keys(tmp_path, capsys):
                            "--genotype", "0300 0030 3003 0000", "--out", str(tmp_path / "out")])
     error = capsys.readouterr().err
     assert status == 1 and not (tmp_path / "out").exists()
-    assert "unexpected keys ['cell1.cell_architecture.3.1.weight'" in error
+    assert "unexpected keys cell1.cell_architecture.3.1.weight," in error
     assert "missing keys none" in error
     torch.save({"state_dict": {"stem.0.weight": torch.zeros(16, 1, 3, 3)}}, tmp_path / "bad.pth")
     assert convert_main([str(tmp_path / "bad.pth"), "--model", "snasnet_fmnist", "--out",
                          str(tmp_path / "out")]) == 1
-    assert "missing keys ['cell1.edges.0_1.bn.bias'" in capsys.readouterr().err
+    assert "missing keys cell1.edges.0_1.bn.bias," in capsys.readouterr().err
+
+
+def test_convert_accepts_dataparallel_bare_and_annotated_checkpoints(tmp_path):
+    reference = _authors_checkpoint(tmp_path / "save.pth.tar", "snasnet_fmnist")
+    state_dict = reference.state_dict()
+    forms = {"module": {"state_dict": {f"module.{key}": value for key, value in state_dict.items()}},
+             "bare": state_dict,
+             "annotated": {"state_dict": state_dict, "epoch": 299, "best_acc": 91.5,
+                           "optimizer": torch.optim.SGD(reference.parameters(), 0.1).state_dict()}}
+    assert convert_main([str(tmp_path / "save.pth.tar"), "--model", "snasnet_fmnist",
+                         "--out", str(tmp_path / "plain")]) == 0
+    expected = safetensors.torch.load_file(tmp_path / "plain" / "model.safetensors")
+    for name, checkpoint in forms.items():
+        torch.save(checkpoint, tmp_path / f"{name}.pth.tar")
+        assert convert_main([str(tmp_path / f"{name}.pth.tar"), "--model", "snasnet_fmnist",
+                             "--out", str(tmp_path / name)]) == 0, name
+        converted = safetensors.torch.load_file(tmp_path / name / "model.safetensors")
+        assert converted.keys() == expected.keys(), name
+        for key in expected:
+            assert torch.equal(converted[key], expected[key]), f"{name}: {key} differs"
+
+
+def _namespace_checkpoint(path, state_dict):
+    import argparse
+    torch.save({"state_dict": state_dict, "args": argparse.Namespace(lr=0.1)}, path)
+
+
+def _truncated_checkpoint(path, state_dict):
+    torch.save({"state_dict": state_dict}, path)
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("write, expected", [
+    (_namespace_checkpoint, "holds Python objects besides tensors (argparse.Namespace), which "
+                            "snnzoo does not load"),
+    (_truncated_checkpoint, "is truncated or corrupted (RuntimeError: PytorchStreamReader failed "
+                            "reading zip archive: failed finding central directory): download "
+                            "it again"),
+    (lambda path, _: path.write_text("epoch,loss\n1,2.3\n"), "is not a PyTorch checkpoint"),
+    (lambda path, state_dict: torch.save({"net": state_dict, "epoch": 3}, path),
+     "it has no 'state_dict' entry and is no state dict itself: it is a dict of 'net' "
+     "(OrderedDict), 'epoch' (int)."),
+    (lambda path, state_dict: (path.mkdir(), torch.save(state_dict, path / "save.pth.tar")),
+     "is a directory: pass the checkpoint file in it"),
+])
+def test_convert_says_what_an_unreadable_checkpoint_is(tmp_path, capsys, write, expected):
+    state_dict = _authors_checkpoint(tmp_path / "good.pth.tar", "snasnet_fmnist").state_dict()
+    write(tmp_path / "bad.pth.tar", state_dict)
+    status = convert_main([str(tmp_path / "bad.pth.tar"), "--model", "snasnet_fmnist",
+                           "--out", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert status == 1 and not (tmp_path / "out").exists()
+    assert error.startswith(f"error: {tmp_path / 'bad.pth.tar'} ") and expected in error, error
+    assert "Traceback" not in error and len(error.splitlines()) == 1, error
+
+
+def test_convert_names_the_checkpoints_convolutions_and_width(tmp_path, capsys):
+    _authors_checkpoint(tmp_path / "forward.pth.tar", "snasnet_fmnist", genotype="0314 0023 0004 0000",
+                        cell="forward")
+    assert convert_main([str(tmp_path / "forward.pth.tar"), "--model", "snasnet_fmnist",
+                         "--out", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err
+    assert ("its convolutions sit at the genotype entries (row,column) (0,1)=3 (1,2)=2 (1,3)=3, "
+            "genotype 0302 0030 3003 0000 has them at (0,1)=3 (0,3)=2 (1,2)=3 (2,0)=3 (2,3)=3"
+            in error), error
+    assert len(error) < 1000, f"the key lists should be shortened:\n{error}"
+    _authors_checkpoint(tmp_path / "narrow.pth.tar", "snasnet_fmnist", width=32)
+    assert convert_main([str(tmp_path / "narrow.pth.tar"), "--model", "snasnet_fmnist",
+                         "--out", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err
+    assert "the checkpoint's network is 32 channels wide, snasnet_fmnist 64" in error, error
+    assert not (tmp_path / "out").exists()
+
+
+def test_convert_of_an_unreachable_hub_model_is_one_error_line(tmp_path, capsys, hub_env):
+    hub_env(closed_port_url())
+    _authors_checkpoint(tmp_path / "save.pth.tar", "snasnet_fmnist")
+    assert convert_main([str(tmp_path / "save.pth.tar"), "--model", "hf-hub:someone/variant",
+                         "--out", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: Cannot download config.json from someone/variant"), error
 
 
 def test_unpublished_weights_say_how_to_get_them():
