@@ -13,10 +13,16 @@ import sys
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi, get_token
+from huggingface_hub.errors import OfflineModeIsEnabled
 
-from snnzoo.hub import PICKLE_SUFFIXES, model_folder_files, validate_model_folder
+from snnzoo.hub import (PICKLE_SUFFIXES, TransportError, _first_line, model_folder_files,
+                        validate_model_folder)
 
 __all__ = ["PublishError", "publish", "main"]
+
+
+ALL_OR_NONE = ("The files go up in one commit, so the repo has all of them or none of them: "
+               "run the same command again (files the Hub already has are not sent again).")
 
 
 class PublishError(RuntimeError):
@@ -52,6 +58,11 @@ def publish(directory: str | Path, repo_id: str, revision: str | None = None, pr
 def _upload(directory: Path, files: list[Path], repo_id: str, revision: str | None, private: bool,
             token: str | None, commit_message: str | None) -> str:
     api = HfApi(token=token)
+    token = token or get_token()
+    if token is None:
+        raise PublishError(f"No Hub token to publish {directory} to {repo_id} with: pass --token, "
+                           f"set HF_TOKEN, or run `hf auth login`, with a token that has write "
+                           f"access to {repo_id}. Nothing was uploaded.")
     try:
         repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
         if revision is not None and revision != "main":
@@ -62,10 +73,27 @@ def _upload(directory: Path, files: list[Path], repo_id: str, revision: str | No
                                    commit_message=commit_message or f"Upload {directory.name} with snnzoo")
     except Exception as error:
         raise PublishError(f"Could not publish {directory} to {repo_id} on {api.endpoint}: "
-                           f"{_redact(str(error), token or get_token())}") from None
+                           f"{_redact(_reason(error, repo_id), token)}. {ALL_OR_NONE}") from None
     url = f"{api.endpoint}/{repo_id}" + (f"/tree/{revision}" if revision else "")
     print(f"Published {len(files)} files to {url} (commit {commit.oid})")
     return url
+
+
+def _reason(error: Exception, repo_id: str) -> str:
+    """What went wrong in a Hub call, and what to do about it; the error's cause (the failed
+    request under huggingface_hub's "Error while uploading") is looked at too."""
+    cause = error.__cause__ if isinstance(error.__cause__, Exception) else None
+    for failure in (error, cause):
+        if isinstance(failure, OfflineModeIsEnabled):
+            return "HF_HUB_OFFLINE is set: unset it to publish"
+        if isinstance(failure, (TransportError, ConnectionError)):
+            return f"cannot reach the Hub ({_first_line(failure)}): check the network and HF_ENDPOINT"
+        status = getattr(getattr(failure, "response", None), "status_code", None)
+        if status in (401, 403):
+            return (f"the Hub refused the token (HTTP {status}, {_first_line(failure)}): check that "
+                    f"it is valid and has write access to {repo_id}")
+    text = str(error).strip().rstrip(".")
+    return f"{text} ({_first_line(cause)})" if cause is not None else text
 
 
 def _redact(text: str, token: str | None) -> str:
@@ -88,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "uploaded: a folder holding one is refused.",
         epilog="The Hub is HF_ENDPOINT (default https://huggingface.co). Without --token, HF_TOKEN or the "
                "token saved by `hf auth login` is used. Exit status: 0 on success, 1 when the folder is "
-               "refused or the upload fails.")
+               "refused or the upload fails, 130 when interrupted. The upload is one commit: after "
+               "a failure the repo has all of the files or none, so run the command again.")
     parser.add_argument("directory", type=Path, help="the model folder, e.g. model_cards/snasnet_cifar10")
     parser.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="the Hub repo to publish to")
     parser.add_argument("--revision", metavar="REV",
@@ -113,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     except PublishError as error:
         print(f"error: {_redact(str(error), args.token)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"error: interrupted while publishing {args.directory} to {args.repo_id}. "
+              f"{ALL_OR_NONE}", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -71,7 +71,8 @@ class HubServer:
 
     `token`, when set, is required (as `Authorization: Bearer <token>`) for every write and for
     reading private repos. `requests` logs "METHOD path" for each request received. Setting
-    `outage_status` (e.g. 503) makes every request fail with that status.
+    `outage_status` (e.g. 503) makes every request fail with that status; `failing` maps the
+    start of a "METHOD path" (e.g. "PUT /_lfs/") to the status its requests fail with.
     """
 
     def __init__(self, root: Path, token: str | None = None):
@@ -82,6 +83,7 @@ class HubServer:
         self.repos: dict[str, Repo] = {}
         self.requests: list[str] = []
         self.outage_status: int | None = None
+        self.failing: dict[str, int] = {}
         self.lock = threading.RLock()
         self._commit_count = 0
         self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -226,6 +228,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             if self.hub.outage_status is not None:
                 raise HubError(self.hub.outage_status, "The Hub is unavailable")
+            for start, status in self.hub.failing.items():
+                if f"{self.command} {split.path}".startswith(start):
+                    self._read_body()  # answer only once the client has sent it all
+                    raise HubError(status, "The request failed")
             self._route(segments)
         except HubError as error:
             self._send_error(error)

@@ -399,8 +399,51 @@ def test_publish_failure_does_not_print_the_token(server, tmp_path, capsys):
     assert publish_main([str(folder), "--repo-id", REPO, "--token", wrong_token]) == 1
     captured = capsys.readouterr()
     assert "Could not publish" in captured.err, captured.err
+    assert "the Hub refused the token (HTTP 401" in captured.err, captured.err
     assert wrong_token not in captured.out + captured.err
     assert REPO not in server.repos
+
+
+def test_publish_without_a_token_says_how_to_give_one(server, tmp_path, capsys):
+    _, folder = saved_model_folder(tmp_path / "tiny")
+    assert publish_main([str(folder), "--repo-id", REPO]) == 1
+    error = capsys.readouterr().err
+    assert "No Hub token" in error and "--token, set HF_TOKEN, or run `hf auth login`" in error, error
+    assert server.requests == [], f"publishing without a token reached the Hub: {server.requests}"
+
+
+def test_publish_to_an_unreachable_hub_says_so(hub_env, tmp_path, capsys):
+    hub_env(closed_port_url())
+    _, folder = saved_model_folder(tmp_path / "tiny")
+    assert publish_main([str(folder), "--repo-id", REPO, "--token", TOKEN]) == 1
+    error = capsys.readouterr().err
+    assert "cannot reach the Hub" in error and "HF_ENDPOINT" in error, error
+    assert "run the same command again" in error and TOKEN not in error, error
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
+def test_an_interrupted_publish_commits_nothing_and_can_be_run_again(server, tmp_path, capsys,
+                                                                     monkeypatch):
+    _, folder = saved_model_folder(tmp_path / "tiny")
+    server.failing["PUT /_lfs/"] = 507  # the weights' upload fails half-way through the publish
+    assert publish_main([str(folder), "--repo-id", REPO, "--token", TOKEN]) == 1
+    error = capsys.readouterr().err
+    assert "HTTP Error 507" in error or "507" in error, error
+    assert "has all of them or none of them: run the same command again" in error, error
+    assert server.list_files(REPO) == [], "a failed publish committed files"
+    server.failing.clear()
+    import huggingface_hub
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_commit", interrupted)
+    assert publish_main([str(folder), "--repo-id", REPO, "--token", TOKEN]) == 130
+    error = capsys.readouterr().err
+    assert "error: interrupted while publishing" in error, error
+    assert "run the same command again" in error and "Traceback" not in error, error
+    monkeypatch.undo()
+    assert publish_main([str(folder), "--repo-id", REPO, "--token", TOKEN]) == 0
+    assert server.list_files(REPO) == ["README.md", "config.json", "model.safetensors"]
 
 
 def test_publish_help(capsys):
