@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import pickle
 import shlex
@@ -49,6 +48,7 @@ from snnzoo.data import (dataset_info, draw_crops, evaluation_batches, load_data
 from snnzoo.evaluate import autocast, evaluate
 from snnzoo.kernels import BACKENDS
 from snnzoo.memory import keep_freed_memory
+from snnzoo.viz import training_curves
 
 CHECKPOINT = "checkpoint.pt"
 # A finished run's record (options, log, best epoch) replaces its checkpoint; hidden, never published.
@@ -345,32 +345,6 @@ def _write_log(out: Path, rows):
     os.replace(tmp, out / "log.csv")
 
 
-def plot_curves(rows, path: Path):
-    """Loss and top-1 accuracy per epoch (train, val, test) as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [row["epoch"] for row in rows]
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
-    for split in ("train", "val", "test"):
-        losses = [row[f"{split}_loss"] for row in rows]
-        if any(value != "" for value in losses):
-            loss_axis.plot(epochs, [float(v) if v != "" else math.nan for v in losses], label=split)
-            accuracy_axis.plot(epochs, [float(row[f"{split}_top1"]) if row[f"{split}_top1"] != ""
-                                        else math.nan for row in rows], label=split)
-    loss_axis.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    accuracy_axis.set(xlabel="epoch", ylabel="top-1 %", title="accuracy")
-    for axis in (loss_axis, accuracy_axis):
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    figure.savefig(tmp, dpi=110)
-    plt.close(figure)
-    os.replace(tmp, path)
-
-
 def _run_folder_problem(out: Path) -> str | None:
     """Why a new run must not start in `out` (it holds an earlier run), or None."""
     if (out / CHECKPOINT).exists():
@@ -544,7 +518,7 @@ def train(args) -> dict:
                 if improved:  # after the row, so that best/'s card counts this epoch
                     _save_model_folder(model, out / "best", args, state, None)
                 _write_log(out, state["rows"])
-                plot_curves(state["rows"], out / "curves.png")
+                training_curves(state["rows"], out / "curves.png")
                 print(f"epoch {epoch + 1}: train {row['train_top1']:.2f}%  "
                       + (f"val {row['val_top1']:.2f}%  " if val_set is not None else "")
                       + f"test {row['test_top1']:.2f}%", file=sys.stderr)

@@ -2,9 +2,10 @@
 
 ``draw_cell`` draws a cell's 4 nodes in a row: forward edges (same timestep) as solid arcs
 above the row, feedback edges (delivered at the next timestep) as dashed arcs below it, each
-labelled with its operation. ``score_histogram`` shows how a search's scores are spread.
+labelled with its operation. ``score_histogram`` shows how a search's scores are spread, and
+``training_curves`` a training run's loss and accuracy per epoch.
 
-Both use matplotlib's Agg canvas directly (no pyplot, no global backend change) and write
+All use matplotlib's Agg canvas directly (no pyplot, no global backend change) and write
 atomically: to a temporary file in the target folder, then renamed into place.
 """
 
@@ -21,10 +22,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, Patch
 from matplotlib.path import Path as CurvePath
+from matplotlib.ticker import MaxNLocator
 
 from snnzoo.models.genotype import NUM_NODES, OPERATIONS, Genotype, parse_genotype
 
-__all__ = ["draw_cell", "score_histogram", "OPERATION_DESCRIPTIONS"]
+__all__ = ["draw_cell", "score_histogram", "training_curves", "OPERATION_DESCRIPTIONS"]
 
 OPERATION_DESCRIPTIONS = {
     "skip": "identity",
@@ -152,6 +154,38 @@ def score_histogram(scores: Iterable[float], path: Union[str, Path], best: Optio
     axes.set_title(title if title else f"Architecture scores ({len(values)} candidates)")
     if handles:
         axes.legend(handles=handles, loc="upper left", fontsize=9, frameon=False)
+    figure.tight_layout()
+    return _save_atomically(figure, Path(path))
+
+
+def training_curves(rows: Iterable[dict], path: Union[str, Path]) -> Path:
+    """Save a PNG of loss and top-1 accuracy per epoch (train, val, test) and return its path.
+
+    rows: train's log rows, {"epoch": ..., "<split>_loss": ..., "<split>_top1": ...}, where ""
+    means not measured that epoch. Every measured epoch is marked, so that one epoch shows.
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("training_curves needs the log of at least one epoch; got no rows")
+    figure = Figure(figsize=(10.0, 4.0), dpi=110)
+    FigureCanvasAgg(figure)
+    loss_axis, accuracy_axis = figure.subplots(1, 2)
+    epochs = [int(row["epoch"]) for row in rows]
+    for split in ("train", "val", "test"):
+        if all(row.get(f"{split}_loss", "") == "" for row in rows):
+            continue
+        for axis, column in ((loss_axis, f"{split}_loss"), (accuracy_axis, f"{split}_top1")):
+            axis.plot(epochs, [float(row[column]) if row.get(column, "") != "" else math.nan
+                               for row in rows], marker="o", markersize=3.5, label=split)
+    loss_axis.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    accuracy_axis.set(xlabel="epoch", ylabel="top-1 %", title="accuracy")
+    for axis in (loss_axis, accuracy_axis):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if min(epochs) == max(epochs):  # else the ticks are fractions of an epoch
+            axis.set_xlim(epochs[0] - 1, epochs[0] + 1)
+        axis.grid(alpha=0.3)
+        if axis.get_lines():
+            axis.legend()
     figure.tight_layout()
     return _save_atomically(figure, Path(path))
 

@@ -19,7 +19,7 @@ from timm.models._pretrained import PretrainedCfg
 import snnzoo
 from snnzoo import hub
 from snnzoo.models.genotype import parse_genotype
-from snnzoo.viz import draw_cell, score_histogram
+from snnzoo.viz import draw_cell, score_histogram, training_curves
 
 ROOT = Path(__file__).resolve().parent.parent
 CARDS = ROOT / "model_cards"
@@ -271,3 +271,31 @@ def test_score_histogram_writes_pngs(tmp_path):
     for path in (with_best, rejected):
         assert path.read_bytes().startswith(PNG_SIGNATURE), f"{path.name} is not a PNG"
     assert with_best.read_bytes() != rejected.read_bytes()
+
+
+def test_training_curves_of_one_epoch_mark_it_and_leave_the_backend(tmp_path, monkeypatch):
+    import matplotlib
+    from snnzoo import viz
+    figures = []
+    saved = viz._save_atomically
+    monkeypatch.setattr(viz, "_save_atomically",
+                        lambda figure, path: (figures.append(figure), saved(figure, path))[1])
+    backend = matplotlib.get_backend()
+    row = dict(epoch=1, lr=0.1, train_loss=2.1, train_top1=31.5, val_loss="", val_top1="",
+               test_loss=1.9, test_top1=35.0, test_top5=80.0, seconds=3.0)
+    path = training_curves([row], tmp_path / "curves.png")
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+    assert matplotlib.get_backend() == backend, "drawing the curves changed matplotlib's backend"
+    loss_axis, accuracy_axis = figures[0].axes
+    for axis in (loss_axis, accuracy_axis):
+        lines = {line.get_label(): line for line in axis.get_lines()}
+        assert sorted(lines) == ["test", "train"], f"{axis.get_title()}: {sorted(lines)}"
+        for label, line in lines.items():
+            assert line.get_marker() not in (None, "None", "", " "), \
+                f"{axis.get_title()}: one epoch of {label} draws nothing without a marker"
+        ticks = [tick for tick in axis.get_xticks() if axis.get_xlim()[0] <= tick <= axis.get_xlim()[1]]
+        assert 1.0 in ticks and all(tick == round(tick) for tick in ticks), \
+            f"{axis.get_title()}: epoch ticks {ticks}"
+    with pytest.raises(ValueError, match="at least one epoch"):
+        training_curves([], tmp_path / "empty.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png"]
