@@ -356,6 +356,21 @@ def test_tiny_imagenet_official_val_layout(tmp_path):
     assert val[0][0].shape == (3, 64, 64)
 
 
+@pytest.mark.parametrize("line, problem", [
+    ("0.png n01443537 0 0 10 10", r"line 2 \('0.png n01443537 0 0 10 10'\): it is not "
+                                  r"'file<TAB>class<TAB>...'"),
+    ("0.png\tn09999999\t0", r"line 2 \('0.png\\tn09999999\\t0'\): class 'n09999999' has no "
+                            r"folder in the train split"),
+])
+def test_tiny_imagenet_bad_val_annotations_name_the_line(tmp_path, line, problem):
+    root = tmp_path / "tiny-imagenet-200"
+    write_pngs(root / "train" / "n01443537" / "images", 1, (64, 64), 0)
+    write_pngs(root / "val" / "images", 2, (64, 64), 1)
+    (root / "val" / "val_annotations.txt").write_text(f"1.png\tn01443537\t0\t0\t9\t9\n{line}\n")
+    with pytest.raises(ValueError, match=f"val_annotations.txt, {problem}"):
+        load_dataset("tinyimagenet", "test", data_dir=tmp_path)
+
+
 def test_download_only_when_asked(tmp_path, monkeypatch):
     """download=True hands torchvision the data directory, then reads what it wrote."""
     import torchvision.datasets
@@ -413,11 +428,16 @@ def _cifar10_copy(cifar10_dir, tmp_path):
     ("str keys", r"is not a CIFAR batch of the python version: it needs the keys \[b'data', "
                  r"b'labels'\] \(bytes, .*\), found \['data', 'labels'\]"),
     ("label 10", r"1 labels outside 0-9 \(the 10 classes of batches.meta\), e.g. 10"),
+    ("int64 pixels", r"b'data' holds int64 values from 0 to 299, not pixels 0-255 as CIFAR "
+                     r"stores them"),
 ])
 def test_corrupt_cifar_batches_name_the_file(cifar10_dir, tmp_path, damage, message):
     root, batch = _cifar10_copy(cifar10_dir, tmp_path)
     if damage == "truncated":
         batch.write_bytes(batch.read_bytes()[:1000])
+    elif damage == "int64 pixels":  # would wrap around to other pixels as uint8
+        batch.write_bytes(pickle.dumps({b"data": np.arange(2 * 3072).reshape(2, 3072) % 300,
+                                        b"labels": [1, 2]}))
     elif damage == "str keys":
         batch.write_bytes(pickle.dumps({"data": np.zeros((1, 3072), np.uint8), "labels": [1]}))
     else:

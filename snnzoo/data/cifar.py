@@ -115,7 +115,13 @@ def load_cifar(name: str, split: str, data_dir: Optional[Path] = None, download:
     for file_name in layout.train_files if split == "train" else layout.test_files:
         path = directory / file_name
         batch = _unpickle(path, (b"data", layout.label_key))
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        data = np.asarray(batch[b"data"])
+        if data.dtype != np.uint8 and data.size and (data.dtype.kind not in "iu" or data.min() < 0
+                                                     or data.max() > 255):
+            raise ValueError(f"{path}: b'data' holds {data.dtype} values from {data.min()} to "
+                             f"{data.max()}, not pixels 0-255 as CIFAR stores them; "
+                             f"{_REDOWNLOAD}")
+        data = data.astype(np.uint8)
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
             raise ValueError(f"{path}: b'data' has shape {data.shape}; expected [N, 3072]; "
                              f"{_REDOWNLOAD}")

@@ -62,10 +62,16 @@ def split_dirs(root: Path) -> dict[str, Path]:
 def _annotated_samples(split_dir: Path, class_to_index: dict[str, int]) -> list[tuple[str, int]]:
     """Tiny ImageNet's val/: lines "file<TAB>wnid<TAB>box..." in val_annotations.txt."""
     samples = []
-    for line in (split_dir / "val_annotations.txt").read_text().splitlines():
+    path = split_dir / "val_annotations.txt"
+    for number, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip():
-            file_name, class_name = line.split("\t")[:2]
-            samples.append((str(split_dir / "images" / file_name), class_to_index[class_name]))
+            fields = line.split("\t")
+            if len(fields) < 2 or fields[1] not in class_to_index:
+                problem = (f"class {fields[1]!r} has no folder in the train split"
+                           if len(fields) >= 2 else "it is not 'file<TAB>class<TAB>...'")
+                raise ValueError(f"{path}, line {number} ({line[:60]!r}): {problem}; extract "
+                                 f"val/ again from the official tiny-imagenet-200.zip")
+            samples.append((str(split_dir / "images" / fields[0]), class_to_index[fields[1]]))
     return samples
 
 
