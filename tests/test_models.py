@@ -73,6 +73,26 @@ def test_pretrained_cfg_consistency(name):
     assert dict(model.named_modules())[cfg["first_conv"]].in_channels == args["in_chans"]
 
 
+# The authors' normalisation (their utils.py, data_transforms), which their checkpoints were
+# trained with and which converted weights must be fed; Fashion-MNIST's is snnzoo's own.
+AUTHORS_NORMALISATION = {
+    "snasnet_cifar10": ([0.4913, 0.4821, 0.4465], [0.2470, 0.2434, 0.2615]),
+    "snasnet_cifar100": ([0.5071, 0.4867, 0.4408], [0.2673, 0.2564, 0.2762]),
+    "snasnet_tinyimagenet": ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+}
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_normalisation_is_the_authors_and_the_data_sets(name):
+    from snnzoo.data import dataset_info
+    from snnzoo.models.snasnet import DATASET
+    cfg = snnzoo.create_model(name, **SMALL).pretrained_cfg
+    if name in AUTHORS_NORMALISATION:
+        assert (list(cfg["mean"]), list(cfg["std"])) == AUTHORS_NORMALISATION[name]
+    info = dataset_info(DATASET[name])  # what train, validate and the search normalise with
+    assert (tuple(info.mean), tuple(info.std)) == (tuple(cfg["mean"]), tuple(cfg["std"]))
+
+
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_changed_num_classes_and_in_chans(name):
     model = snnzoo.create_model(name, num_classes=7, in_chans=2, **SMALL)

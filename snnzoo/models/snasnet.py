@@ -20,6 +20,7 @@ from timm.models import generate_default_cfgs, register_model
 from timm.layers import to_2tuple
 from timm.models._pretrained import PretrainedCfg
 
+from snnzoo.data import DATASETS
 from snnzoo.layers import LIF
 
 from .cells import (ConvBNSequential, SeqAvgPool2d, SeqBatchNorm2d, SeqConv2d, SeqSequential,
@@ -244,13 +245,6 @@ def _create_snasnet(variant: str, pretrained: bool = False, **kwargs) -> SNASNet
     return create_snasnet(variant, pretrained, **kwargs)
 
 
-MEAN_STD = {
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "tinyimagenet": ((0.4802, 0.4481, 0.3975), (0.2770, 0.2691, 0.2821)),
-    "fashion-mnist": ((0.2860,), (0.3530,)),
-}
-
 # Architecture of each entrypoint, as in the authors' code and paper (snasnet_fmnist is ours).
 MODEL_ARGS = {
     "snasnet_cifar10": dict(genotype="0303 0030 2002 0200", cell="backward", width=256,
@@ -272,7 +266,8 @@ DATASET = {"snasnet_cifar10": "cifar10", "snasnet_cifar100": "cifar100",
 
 def _cfg(name: str, **kwargs) -> SNASNetPretrainedCfg:
     args = MODEL_ARGS[name]
-    mean, std = MEAN_STD[DATASET[name]]
+    data = DATASETS[DATASET[name]]  # the normalisation the model is trained and converted with
+    mean, std = data.mean, data.std
     size = args["img_size"]
     return SNASNetPretrainedCfg(
         hf_hub_id=f"snnzoo/{name}", hf_hub_filename="model.safetensors",
