@@ -43,8 +43,8 @@ import snnzoo
 from snnzoo import hub
 from snnzoo._files import write_text_atomically
 from snnzoo.distributed import init_distributed
-from snnzoo.data import (dataset_info, draw_crops, evaluation_batches, load_dataset,
-                         tensor_source, transform_batch)
+from snnzoo.data import (dataset_info, draw_crops, evaluation_batches, exit_on_data_error,
+                         load_dataset, tensor_source, transform_batch)
 from snnzoo.evaluate import autocast, evaluate
 from snnzoo.kernels import BACKENDS
 from snnzoo.memory import keep_freed_memory
@@ -201,9 +201,11 @@ def _same_option(key: str, old, new, saved: dict) -> bool:
 
 def _dataset_option(dataset: str) -> str:
     """--dataset as the run records it: a known data set's name, or an image folder's absolute
-    path (so that a resume from another directory finds it, however it is written)."""
+    path (so that a resume from another directory finds it, however it is written). Any other
+    name is kept, for dataset_info to refuse as an unknown data set."""
     from snnzoo.data import DATASETS
-    if dataset in DATASETS:
+    from snnzoo.data.datasets import _is_path
+    if dataset in DATASETS or not _is_path(dataset):
         return dataset
     return str(Path(dataset).expanduser().resolve())
 
@@ -276,11 +278,14 @@ def _build_model(args, info, device):
 
 def _splits(args, info, world=1):
     """The training, hold-out (None without --val-split) and test sets, checked to be usable."""
-    train_augmented = load_dataset(args.dataset, "train", args.data_dir, args.download, augment=True)
-    test = load_dataset(args.dataset, "test", args.data_dir, args.download)
+    with exit_on_data_error():
+        train_augmented = load_dataset(args.dataset, "train", args.data_dir, args.download,
+                                       augment=True)
+        test = load_dataset(args.dataset, "test", args.data_dir, args.download)
+        plain = (load_dataset(args.dataset, "train", args.data_dir, args.download)
+                 if args.val_split else None)
     train_set, val_set = train_augmented, None
     if args.val_split:
-        plain = load_dataset(args.dataset, "train", args.data_dir, args.download)
         order = torch.randperm(len(plain), generator=torch.Generator().manual_seed(args.seed))
         held_out = int(round(args.val_split * len(plain)))
         if held_out == 0:
@@ -434,7 +439,8 @@ def train(args) -> dict:
                              f"of every batch), not {world}")
     elif (problem := _run_folder_problem(out)) is not None:
         raise SystemExit(f"error: {problem}")
-    info = dataset_info(args.dataset)
+    with exit_on_data_error():
+        info = dataset_info(args.dataset)
     torch.manual_seed(args.seed)
     model = _build_model(args, info, device)
     train_set, val_set, test_set = _splits(args, info, world)

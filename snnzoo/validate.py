@@ -23,7 +23,7 @@ from timm.utils import reparameterize_model
 import snnzoo
 from snnzoo import hub
 from snnzoo._files import write_text_atomically
-from snnzoo.data import dataset_info, evaluation_batches, load_dataset
+from snnzoo.data import dataset_info, evaluation_batches, exit_on_data_error, load_dataset
 from snnzoo.evaluate import evaluate
 from snnzoo.memory import keep_freed_memory
 from snnzoo.train import _POSITIVE, CHECKPOINT, _typed_saved_args
@@ -156,7 +156,9 @@ def main(argv=None) -> int:
     _check_json_path(parser, args.json)
     keep_freed_memory()  # large activations reuse memory (snnzoo.memory)
 
-    info = dataset_info(args.dataset)
+    with exit_on_data_error():  # before the weights: missing data fails at once
+        info = dataset_info(args.dataset)
+        data = load_dataset(args.dataset, args.split, args.data_dir, args.download)
     recorded_kwargs = {}
     if args.checkpoint is not None:
         architecture, recorded_kwargs, record = recorded_model(args.checkpoint)
@@ -185,7 +187,6 @@ def main(argv=None) -> int:
         model.to(memory_format=torch.channels_last)
     if args.reparam:
         model = reparameterize_model(model.eval(), inplace=True)
-    data = load_dataset(args.dataset, args.split, args.data_dir, args.download)
     loader = evaluation_batches(data, info, args.batch_size, device)
     result = evaluate(model, loader, device, args.amp, count_spikes=True)
     result.update(model=args.model, dataset=args.dataset, split=args.split,

@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -237,6 +238,19 @@ def test_splits_too_small_are_refused_before_training(tmp_path, extra, expected)
     with pytest.raises(SystemExit, match=expected):
         _train(tmp_path / "run", "--epochs", "1", *extra)
     assert not (tmp_path / "run" / "log.csv").exists()
+
+
+@pytest.mark.parametrize("dataset, expected", [
+    ("cifar10", r"^error: CIFAR-10: not found\. Searched:\n.*--download"),
+    ("no-such-data", r"^error: unknown data set 'no-such-data'; choose one of"),
+])
+def test_missing_or_unknown_data_ends_with_one_error(tmp_path, dataset, expected):
+    """One `error:` message listing the ways to get the data, not a traceback."""
+    with pytest.raises(SystemExit) as refused:
+        train_module.main(["snasnet_cifar10", "--width", "4", "--dataset", dataset, "--data-dir",
+                           str(tmp_path / "data"), "--out", str(tmp_path / "run")])
+    assert re.match(expected, str(refused.value.code), re.DOTALL), refused.value.code
+    assert not (tmp_path / "run").exists()
 
 
 def test_resume_without_a_checkpoint_is_an_error(tmp_path):

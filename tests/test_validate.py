@@ -1,6 +1,7 @@
 """python -m snnzoo.validate given what it cannot measure: each refusal names the file or value."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -71,6 +72,17 @@ def test_hub_names_are_not_held_to_the_recorded_architecture(runs, hub_env, pref
     hub_env(closed_port_url())  # the name's config.json is what validate would build from
     with pytest.raises(hub.HubUnreachableError, match="config.json from someone/fmnist"):
         validate_main([f"{prefix}someone/fmnist", "--checkpoint", str(runs / "run")])
+
+
+@pytest.mark.parametrize("dataset, expected", [
+    ("cifar10", r"^error: CIFAR-10: not found\. Searched:\n.*--download"),
+    ("no-such-data", r"^error: unknown data set 'no-such-data'; choose one of"),
+])
+def test_missing_or_unknown_data_ends_with_one_error(tmp_path, dataset, expected):
+    """One `error:` message listing the ways to get the data, not a traceback."""
+    with pytest.raises(SystemExit) as refused:
+        validate_main(["snasnet_cifar10", "--dataset", dataset, "--data-dir", str(tmp_path)])
+    assert re.match(expected, str(refused.value.code), re.DOTALL), refused.value.code
 
 
 def test_the_data_set_is_checked_against_the_built_model(tmp_path):

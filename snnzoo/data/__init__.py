@@ -19,8 +19,8 @@ In-memory data sets (everything but image folders) can also be batched on a devi
 """
 
 from .base import (DEFAULT_DATA_DIR, DatasetInfo, DatasetNotFoundError, DeviceBatches,
-                   ImageTensorDataset, draw_crops, evaluation_batches, tensor_source,
-                   transform_batch)
+                   ImageTensorDataset, draw_crops, evaluation_batches, exit_on_data_error,
+                   tensor_source, transform_batch)
 from .datasets import DATASETS, DEFAULT_DATASET, SPLITS, dataset_info, first_batch, load_dataset
 from .fashion_mnist import FashionMNISTSample, read_fashion_mnist_sample
 from .image_folder import ImageFileDataset
@@ -28,5 +28,5 @@ from .image_folder import ImageFileDataset
 __all__ = ["DATASETS", "DEFAULT_DATASET", "DEFAULT_DATA_DIR", "SPLITS", "DatasetInfo",
            "DatasetNotFoundError", "DeviceBatches", "FashionMNISTSample", "ImageFileDataset",
            "ImageTensorDataset", "dataset_info", "draw_crops", "evaluation_batches",
-           "first_batch", "load_dataset", "read_fashion_mnist_sample", "tensor_source",
+           "exit_on_data_error", "first_batch", "load_dataset", "read_fashion_mnist_sample", "tensor_source",
            "transform_batch"]

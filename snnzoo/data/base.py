@@ -3,6 +3,7 @@ in-memory image data set."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from torchvision.transforms import v2
 
 __all__ = ["DEFAULT_DATA_DIR", "DatasetInfo", "DatasetNotFoundError", "DeviceBatches",
            "ImageTensorDataset", "build_transform", "draw_crops", "evaluation_batches",
-           "tensor_source", "transform_batch"]
+           "exit_on_data_error", "tensor_source", "transform_batch"]
 
 DEFAULT_DATA_DIR = Path("~/.cache/snnzoo/data").expanduser()
 """Where ``download=True`` puts data sets when no ``data_dir`` is given, and where they are
@@ -59,6 +60,17 @@ class DatasetNotFoundError(FileNotFoundError):
         lines.append("Provide it in one of these ways:")
         lines += [f"  - {way}" for way in self.ways]
         super().__init__("\n".join(lines))
+
+
+@contextlib.contextmanager
+def exit_on_data_error():
+    """For the command-line tools: a data set that is missing, unknown or unreadable ends the
+    process with one ``error:`` line (the message says where it looked and what to do)
+    instead of a traceback. Wrap only the calls that find and load data."""
+    try:
+        yield
+    except (ValueError, DatasetNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 SAMPLE_WAY = ("use the embedded sample instead: --dataset fashion-mnist-sample "

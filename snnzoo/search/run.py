@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from snnzoo._files import write_text_atomically as _rewrite_atomically
 from snnzoo.distributed import init_distributed
 from snnzoo.hub import move_into_place
-from snnzoo.data import DatasetNotFoundError, dataset_info, first_batch, load_dataset
+from snnzoo.data import dataset_info, exit_on_data_error, first_batch, load_dataset
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet
 from snnzoo.models.variants import register_variant, variants_dirs, write_variant_config
 
@@ -276,11 +276,9 @@ def run_search(args) -> dict:
     problem = check_output_layout(args.out, args.name)
     if problem:
         raise SystemExit(f"error: {problem}")
-    try:
+    with exit_on_data_error():
         info = dataset_info(args.dataset)
         dataset = load_dataset(args.dataset, "train", args.data_dir, args.download)
-    except (ValueError, DatasetNotFoundError) as error:
-        raise SystemExit(f"error: {error}") from None
     if info.input_size[1] != info.input_size[2]:
         side = min(info.input_size[1:])
         raise SystemExit(f"error: the images of {args.dataset} are {info.input_size[1]} x "
