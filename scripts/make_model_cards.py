@@ -453,15 +453,20 @@ def _compute(facts: dict) -> list[str]:
 
 def _usage(facts: dict) -> list[str]:
     name = facts["name"]
+    channels = facts["cfg"]["input_size"][0]
+    mode, kind = ("L", "grayscale") if channels == 1 else ("RGB", "RGB")
     return ["## Usage", "",
             "```python", "import snnzoo", "",
             f"model = snnzoo.create_model(\"{name}\", pretrained=True).eval()", "```", "",
             "The same with timm (importing snnzoo registers its models with timm), and the "
             "preprocessing from the model's pretrained cfg:", "",
-            "```python", "import timm", "import snnzoo  # noqa: F401  registers snasnet_*", "",
+            "```python", "import timm", "from PIL import Image", "",
+            "import snnzoo  # noqa: F401  registers snasnet_*", "",
             f"model = timm.create_model(\"{name}\", pretrained=True).eval()",
             "transform = timm.data.create_transform(**timm.data.resolve_data_config(model=model))",
-            f"logits = model(transform(image).unsqueeze(0))  # PIL image -> [1, "
+            f"image = Image.open(\"image.png\").convert(\"{mode}\")  # the model takes "
+            f"{channels}-channel ({kind}) images",
+            f"logits = model(transform(image).unsqueeze(0))  # [1, "
             f"{facts['cfg']['num_classes']}], the vote averaged over T = "
             f"{facts['cfg']['timesteps']} steps", "```", "",
             "Weights you trained or converted yourself load the same way from a file:", "",

@@ -566,7 +566,7 @@ def training_results(args, state, final) -> dict:
                 firing_rates={k: round(v, 5) for k, v in final["firing_rates"].items()},
                 command=args.command, hardware=device,
                 training_time=f"{seconds / 3600:.1f} h", epochs=len(state["rows"]),
-                weights="final weights of the run (nothing chosen on the test split)")
+                weights="final weights of the run")  # the card adds: nothing chosen on the test split
 
 
 def training_card(model, args, state, final) -> str:

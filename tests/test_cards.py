@@ -7,12 +7,14 @@ import importlib.util
 import json
 import math
 import re
+import types
 from pathlib import Path
 
 import pytest
 import timm
 import torch
 import yaml
+from PIL import Image
 from timm.layers import to_2tuple
 from timm.models._pretrained import PretrainedCfg
 
@@ -211,6 +213,34 @@ def test_generator_writes_measured_results_and_keeps_them(tmp_path, generator):
     kept = generator.render_card(facts, folder)
     assert generator.measured_block(kept) == generator.measured_block(card)
     assert generator.split_card(kept)[0]["model-index"] == front_matter["model-index"]
+
+
+def test_measured_section_of_a_training_run_says_once_what_was_chosen(tmp_path, generator):
+    from snnzoo.train import training_results
+    args = types.SimpleNamespace(device="cpu", command=RESULTS["command"])
+    final = dict(top1=90.5, top5=99.61, images=10000, spikes_per_image=4321.0, firing_rates={})
+    folder = tmp_path / "snasnet_fmnist"
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(training_results(args, dict(rows=[]), final)))
+    body = generator.render_card(generator.model_facts("snasnet_fmnist"), folder)
+    sentence = next(line for line in body.splitlines() if line.startswith("Measured by us"))
+    assert sentence.count("chosen") == 1, sentence
+
+
+def test_usage_snippet_of_the_card_runs(tmp_path, monkeypatch):
+    """The timm snippet of the card, as a user copies it, with the folder's own weights."""
+    name = "snasnet_fmnist"
+    _, body = read_card(name)
+    snippet = next(block for block in re.findall(r"```python\n(.*?)```", body, re.DOTALL)
+                   if "timm.create_model" in block)
+    weights = CARDS / name / hub.WEIGHTS_FILENAME
+    snippet = snippet.replace("pretrained=True", f"pretrained=True, pretrained_cfg_overlay="
+                                                 f"dict(file={str(weights)!r})")
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (40, 30), (200, 120, 40)).save("image.png")  # any picture a user has
+    namespace = {}
+    exec(compile(snippet, "card snippet", "exec"), namespace)
+    assert namespace["logits"].shape == (1, registered(name).num_classes)
 
 
 def test_generator_never_touches_the_weights(tmp_path, generator):
