@@ -1,12 +1,12 @@
 """Convert the SNASNet authors' released checkpoints into snnzoo weights.
 
     python -m snnzoo.convert save_cifar100_bw.pth.tar --model snasnet_cifar100 --out DIR
-    python -m snnzoo.convert CKPT --model snasnet_cifar10 --genotype "0303 0030 2002 0200" \
+    python -m snnzoo.convert CKPT --model snasnet_cifar10 --genotype "0303 0030 2002 0200" \\
         --cell backward --out DIR
 
-Reads ``{'state_dict': ...}`` with ``torch.load(weights_only=True)``, maps every key of the
-authors' layout onto snnzoo's SNASNet, refuses missing or unexpected keys (listing them), and
-writes ``DIR/model.safetensors`` and ``DIR/config.json`` (timm's Hub layout).
+Reads {'state_dict': ...} with torch.load(weights_only=True), maps every key of the authors'
+layout onto snnzoo's SNASNet, refuses missing or unexpected keys (listing them), and writes
+DIR/model.safetensors, DIR/config.json and a model card, DIR/README.md (timm's Hub layout).
 """
 
 from __future__ import annotations
@@ -214,8 +214,8 @@ def convert_checkpoint(checkpoint: Path, model_name: str, out_dir: Path, genotyp
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m snnzoo.convert", description=__doc__.split("\n\n")[0],
-        epilog=_ACCEPTED, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="python -m snnzoo.convert", description=__doc__, epilog=_ACCEPTED,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path, help="the authors' .pth.tar file")
     parser.add_argument("--model", required=True, help="snnzoo model name, e.g. snasnet_cifar100")
     parser.add_argument("--genotype", help='cell of the checkpoint, e.g. "0302 0030 3003 0000" '
@@ -229,7 +229,7 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     config = json.loads((folder / "config.json").read_text())
-    print(f"wrote {folder}/model.safetensors and {folder}/config.json: {args.model} with "
+    print(f"wrote {folder}/model.safetensors, config.json and README.md: {args.model} with "
           f"genotype {config['model_args']['genotype']} ({config['model_args']['cell']} cell). "
           f"A checkpoint does not record its skip, avg-pool and zero edges: if it was trained "
           f"with another --cnt_mat, convert it again with that --genotype")

@@ -1,7 +1,7 @@
 """Publish a model folder to the Hugging Face Hub in one commit.
 
-    python -m snnzoo.publish model_cards/snasnet_cifar10 --repo-id snnzoo/snasnet_cifar10 --dry-run
-    python -m snnzoo.publish model_cards/snasnet_cifar10 --repo-id snnzoo/snasnet_cifar10
+    python -m snnzoo.publish model_cards/snasnet_fmnist --repo-id snnzoo/snasnet_fmnist --dry-run
+    python -m snnzoo.publish model_cards/snasnet_fmnist --repo-id snnzoo/snasnet_fmnist
 
 The folder is checked first (snnzoo.hub.validate_model_folder); a folder with problems is refused
 with the list of them. The token is sent to the Hub and nowhere else: it is never printed, logged
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                "token saved by `hf auth login` is used. Exit status: 0 on success, 1 when the folder is "
                "refused or the upload fails, 130 when interrupted. The upload is one commit: after "
                "a failure the repo has all of the files or none, so run the command again.")
-    parser.add_argument("directory", type=Path, help="the model folder, e.g. model_cards/snasnet_cifar10")
+    parser.add_argument("directory", type=Path, help="the model folder, e.g. model_cards/snasnet_fmnist")
     parser.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="the Hub repo to publish to")
     parser.add_argument("--revision", metavar="REV",
                         help="branch to commit to (created from main if missing); default: main")

@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 import snnzoo
 from snnzoo import hub
 from snnzoo._files import write_text_atomically
+from snnzoo._options import add_data_options, add_device_option
 from snnzoo.distributed import init_distributed
 from snnzoo.data import (dataset_info, draw_crops, evaluation_batches, exit_on_data_error,
                          load_dataset, tensor_source, transform_batch)
@@ -85,22 +86,25 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m snnzoo.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a registered model, e.g. snasnet_fmnist (snnzoo.list_models())")
-    parser.add_argument("--dataset", default="fashion-mnist-sample",
-                        help="fashion-mnist-sample (embedded), fashion-mnist, cifar10, cifar100, "
-                             "tinyimagenet or an image folder")
-    parser.add_argument("--data-dir", help="where the data set lies")
-    parser.add_argument("--download", action="store_true", help="download the data set if missing")
-    parser.add_argument("--epochs", type=_POSITIVE, default=300)
-    parser.add_argument("--batch-size", type=_POSITIVE, default=64, help="per process")
-    parser.add_argument("--lr", type=_number_at_least(0.0, float, above=True), default=0.1)
-    parser.add_argument("--momentum", type=_number_at_least(0.0, float), default=0.9)
-    parser.add_argument("--weight-decay", type=_number_at_least(0.0, float), default=5e-4)
+    add_data_options(parser)
+    parser.add_argument("--epochs", type=_POSITIVE, default=300,
+                        help="length of the cosine schedule (default: 300)")
+    parser.add_argument("--batch-size", type=_POSITIVE, default=64,
+                        help="per process (default: 64)")
+    parser.add_argument("--lr", type=_number_at_least(0.0, float, above=True), default=0.1,
+                        help="SGD's initial learning rate (default: 0.1)")
+    parser.add_argument("--momentum", type=_number_at_least(0.0, float), default=0.9,
+                        help="SGD momentum (default: 0.9)")
+    parser.add_argument("--weight-decay", type=_number_at_least(0.0, float), default=5e-4,
+                        help="SGD weight decay (default: 5e-4)")
     parser.add_argument("--timesteps", type=_POSITIVE, help="T (default: the model's)")
     parser.add_argument("--genotype", help='cell genotype, e.g. "0302 0030 3003 0000"')
-    parser.add_argument("--cell", choices=["forward", "backward"])
+    parser.add_argument("--cell", choices=["forward", "backward"],
+                        help="cell type (default: the model's)")
     parser.add_argument("--width", type=_POSITIVE, help="channels of cell 1 (default: the model's)")
     parser.add_argument("--val-split", type=float, default=0.0,
-                        help="fraction of the training set held out to choose the best epoch")
+                        help="fraction of the training set held out to choose the best epoch "
+                             "(default: 0, none)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/MODEL)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in OUT (its checkpoint.pt) with its options: those "
@@ -114,19 +118,21 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="torch.compile the training step with BACKEND (default inductor; the "
                              "first steps compile; on the CPU the neurons fuse into the graph); "
                              "evaluation stays eager")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_option(parser)
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
-                        help="LIF implementation (see snnzoo.layers.LIF)")
-    parser.add_argument("--seed", type=int, default=0)
+                        help="LIF implementation (see snnzoo.layers.LIF; default: auto)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds the weights, the batches and their augmentation (default: 0)")
     parser.add_argument("--workers", type=_number_at_least(0), default=0,
                         help="data loader workers for evaluating image folders (in-memory data "
                              "sets are batched on the device)")
     parser.add_argument("--checkpoint-minutes", type=_number_at_least(0.0, float, above=True),
                         default=5.0,
-                        help="also checkpoint within an epoch this often")
+                        help="also checkpoint within an epoch this often (default: 5)")
     parser.add_argument("--max-steps", type=_POSITIVE, default=None,
                         help="stop after this many optimiser steps per epoch (smoke tests)")
-    parser.add_argument("--eval-batch-size", type=_POSITIVE, default=256)
+    parser.add_argument("--eval-batch-size", type=_POSITIVE, default=256,
+                        help="images per evaluation batch (default: 256)")
     return parser
 
 

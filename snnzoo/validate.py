@@ -23,6 +23,7 @@ from timm.utils import reparameterize_model
 import snnzoo
 from snnzoo import hub
 from snnzoo._files import write_text_atomically
+from snnzoo._options import add_data_options, add_device_option
 from snnzoo.data import dataset_info, evaluation_batches, exit_on_data_error, load_dataset
 from snnzoo.evaluate import evaluate
 from snnzoo.memory import keep_freed_memory
@@ -139,12 +140,11 @@ def main(argv=None) -> int:
     source.add_argument("--pretrained", action="store_true", help="the published weights")
     source.add_argument("--checkpoint", type=Path,
                         help="model.safetensors, a model folder, or a snnzoo.train checkpoint.pt")
-    parser.add_argument("--dataset", default="fashion-mnist-sample")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--download", action="store_true")
-    parser.add_argument("--split", choices=["train", "test"], default="test")
-    parser.add_argument("--batch-size", type=_POSITIVE, default=256)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_data_options(parser)
+    parser.add_argument("--split", choices=["train", "test"], default="test",
+                        help="(default: test)")
+    parser.add_argument("--batch-size", type=_POSITIVE, default=256, help="(default: 256)")
+    add_device_option(parser)
     parser.add_argument("--amp", action="store_true", help="bf16 autocast")
     parser.add_argument("--channels-last", action="store_true",
                         help="compute in the channels_last memory format (faster on the CPU)")

@@ -348,6 +348,8 @@ def test_default_names_are_valid_variant_names():
     ("--seed", "100000000000000", "--seed 100000000000000 is out of range: .* use a seed between"),
     ("--seed", "-100000000000000", "--seed -100000000000000 is out of range"),
     ("--device", "gpu7", "--device 'gpu7' is not a device"),
+    ("--batch-size", "0", "--batch-size 0 must be at least 2 .the kernel compares images."),
+    ("--batch-size", "1", "--batch-size 1 must be at least 2"),
 ])
 def test_bad_numbers_are_refused_in_argument_parsing(tmp_path, capsys, option, value, message):
     _refused(capsys, [*TINY, option, value, "--out", str(tmp_path / "run")], message)

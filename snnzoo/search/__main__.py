@@ -24,45 +24,49 @@ import math
 import sys
 from pathlib import Path
 
-import torch
-
-from snnzoo.data import DEFAULT_DATASET
+from snnzoo._options import add_data_options, add_device_option
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m snnzoo.search", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default=DEFAULT_DATASET,
-                        help="fashion-mnist-sample (embedded, the default), fashion-mnist, "
-                             "cifar10, cifar100, tinyimagenet, or an image folder")
-    parser.add_argument("--data-dir", help="where the data set lies")
-    parser.add_argument("--download", action="store_true", help="download the data set if missing")
-    parser.add_argument("--cell", choices=["forward", "backward"], default="backward")
-    parser.add_argument("--num-search", type=int, default=5000, help="cells to sample")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per score")
-    parser.add_argument("--repeat", type=int, default=2, help="batches averaged per candidate")
-    parser.add_argument("--timesteps", type=int, default=5)
+    add_data_options(parser)
+    parser.add_argument("--cell", choices=["forward", "backward"], default="backward",
+                        help="backward cells may have temporal feedback edges (default: backward)")
+    parser.add_argument("--num-search", type=int, default=5000,
+                        help="cells to sample (default: 5000)")
+    parser.add_argument("--batch-size", type=int, default=256,
+                        help="images per score, at least 2 (default: 256)")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="batches averaged per candidate (default: 2)")
+    parser.add_argument("--timesteps", type=int, default=5, help="T (default: 5)")
     parser.add_argument("--width", type=float, default=1.0,
-                        help="multiplies the model's channel widths (e.g. 0.25 on a CPU)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+                        help="multiplies the model's channel widths, e.g. 0.25 on a CPU "
+                             "(default: 1)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds every candidate's weights and images (default: 0)")
+    add_device_option(parser)
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                         help="run the candidates in the channels_last memory format (default: "
                              "a resumed run keeps its own; a new run uses it on the CPU, where "
                              "its convolutions are faster, and not on CUDA)")
-    parser.add_argument("--out", type=Path, default=Path("runs/search"))
-    parser.add_argument("--resume", action="store_true", help="continue the search in --out")
-    parser.add_argument("--top-k", type=int, default=5, help="rows of the summary table")
+    parser.add_argument("--out", type=Path, default=Path("runs/search"),
+                        help="the search's folder (default: runs/search)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the search in --out (or start one there if it holds none)")
+    parser.add_argument("--top-k", type=int, default=5,
+                        help="rows of the summary table (default: 5)")
     parser.add_argument("--name", help="variant name: 'snasnet_' then letters, digits and "
                                        "underscores (default from data set, cell and seed)")
     args = parser.parse_args(argv)
-    for option in ("num_search", "batch_size", "repeat", "timesteps", "top_k"):
+    for option in ("num_search", "repeat", "timesteps", "top_k"):
         if getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
+    if args.batch_size < 2:
+        parser.error(f"--batch-size {args.batch_size} must be at least 2 (the kernel compares "
+                     f"images)")
     if not math.isfinite(args.width) or args.width <= 0:
         parser.error(f"--width {args.width} must be a positive number, e.g. 0.25")
-    if args.batch_size < 2:
-        parser.error("--batch-size must be at least 2 (the kernel compares images)")
     from snnzoo.search.run import check_device, check_output_layout, check_seed, default_name
     from snnzoo.models.variants import check_variant_name
     for problem in (check_seed(args.seed, args.num_search, args.repeat), check_device(args.device)):
