@@ -64,10 +64,6 @@ MEASURED_BEGIN = "<!-- measured:begin -->"
 MEASURED_END = "<!-- measured:end -->"
 TAGS = ["snnzoo", "spiking-neural-network", "image-classification", "neural-architecture-search"]
 
-# snnzoo's data set names (snnzoo.data) -> Hub data set ids.
-HUB_DATASETS = {"cifar10": "uoft-cs/cifar10", "cifar100": "uoft-cs/cifar100",
-                "tinyimagenet": "zh-plus/tiny-imagenet",
-                "fashion-mnist": "zalando-datasets/fashion_mnist"}
 # How to get each data set for `python -m snnzoo.train`.
 DATA_FLAGS = {"tinyimagenet": "--data-dir DIR  # DIR/tiny-imagenet-200, extracted by hand"}
 DEFAULT_DATA_FLAGS = "--download"
@@ -173,16 +169,16 @@ def model_facts(name: str, device: str | None = None) -> dict:
     cfg = model.pretrained_cfg
     if name not in DATASET:
         raise CardError(f"{name} has no data set in snnzoo.models.snasnet.DATASET; add it there "
-                        f"(and its Hub id to HUB_DATASETS here) before writing its card")
+                        f"(and its Hub id to snnzoo.data's table) before writing its card")
     dataset = DATASET[name]
-    if dataset not in HUB_DATASETS:
-        raise CardError(f"data set {dataset!r} of {name} has no Hub id; add it to HUB_DATASETS "
-                        f"in {Path(__file__).name}")
+    info = dataset_info(dataset)
+    if info.hub_id is None:
+        raise CardError(f"data set {dataset!r} of {name} has no Hub id; add its hub_id to "
+                        f"snnzoo.data.DATASETS")
     return dict(name=name, model=model, cfg=cfg, args=dict(model.model_args),
                 genotype=parse_genotype(cfg["genotype"], cfg["cell"]),
                 parameters=sum(parameter.numel() for parameter in model.parameters()),
-                macs=count_macs(model), dataset=dataset_info(dataset),
-                hub_dataset=HUB_DATASETS[dataset])
+                macs=count_macs(model), dataset=info, hub_dataset=info.hub_id)
 
 
 # config.json

@@ -44,8 +44,8 @@ from snnzoo import hub
 from snnzoo._files import write_text_atomically
 from snnzoo._options import add_data_options, add_device_option
 from snnzoo.distributed import init_distributed
-from snnzoo.data import (dataset_info, draw_crops, evaluation_batches, exit_on_data_error,
-                         load_dataset, tensor_source, transform_batch)
+from snnzoo.data import (DATASETS, dataset_info, draw_crops, evaluation_batches,
+                         exit_on_data_error, load_dataset, tensor_source, transform_batch)
 from snnzoo.evaluate import autocast, evaluate
 from snnzoo.kernels import BACKENDS
 from snnzoo.memory import keep_freed_memory
@@ -209,7 +209,6 @@ def _dataset_option(dataset: str) -> str:
     """--dataset as the run records it: a known data set's name, or an image folder's absolute
     path (so that a resume from another directory finds it, however it is written). Any other
     name is kept, for dataset_info to refuse as an unknown data set."""
-    from snnzoo.data import DATASETS
     from snnzoo.data.datasets import _is_path
     if dataset in DATASETS or not _is_path(dataset):
         return dataset
@@ -580,8 +579,11 @@ def training_card(model, args, state, final) -> str:
     rows = state["rows"]
     last = rows[-1] if rows else {}
     name = model.pretrained_cfg.get("architecture", args.model)
+    data = DATASETS.get(args.dataset)  # an image folder has no Hub id
+    hub_id = data.hub_id if data is not None else None
     lines = ["---", "library_name: timm", "license: mit", "tags:", "- snnzoo",
-             "- spiking-neural-network", "- image-classification", "datasets:", f"- {args.dataset}",
+             "- spiking-neural-network", "- image-classification",
+             *(["datasets:", f"- {hub_id}"] if hub_id else []),
              "---", "", f"# {name} trained on {args.dataset}", "",
              f"SNASNet (arXiv:2201.10355), genotype `{model.genotype}` "
              f"({model.model_args['cell']} cell), T={model.timesteps}, trained with "

@@ -92,6 +92,8 @@ def test_training_writes_the_model_folder(tmp_path):
     assert 0 <= results["top1"] <= 100 and results["firing_rates"]
     card = (out / "README.md").read_text()
     assert f"top-1 {results['top1']:.2f}%" in card and "validation hold-out" in card
+    # The card's front matter names the data set by its Hub id (the sample is Fashion-MNIST's).
+    assert "datasets:\n- zalando-datasets/fashion_mnist\n---" in card
     assert hub.validate_model_folder(out / "best") == []
 
 

@@ -31,6 +31,7 @@ class DatasetInfo:
     mean and std are the per-channel normalisation applied to pixel values scaled to [0, 1].
     Augmentation is a random crop back to the input size after ``crop_padding`` pixels of
     zero (black) padding on each side, then a left-right flip if ``horizontal_flip``.
+    hub_id is the data set's id on the Hugging Face Hub, for model cards (None: none).
     """
 
     name: str
@@ -42,6 +43,7 @@ class DatasetInfo:
     crop_padding: int
     horizontal_flip: bool
     description: str = ""
+    hub_id: Optional[str] = None
 
 
 class DatasetNotFoundError(FileNotFoundError):

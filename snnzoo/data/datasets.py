@@ -23,6 +23,7 @@ __all__ = ["DATASETS", "DEFAULT_DATASET", "SPLITS", "dataset_info", "first_batch
 PathLike = Union[str, Path]
 
 _FASHION_MNIST_NORMALISATION = dict(mean=(0.2860,), std=(0.3530,))
+_FASHION_MNIST_HUB_ID = "zalando-datasets/fashion_mnist"
 _IMAGENET_NORMALISATION = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
 # Means and standard deviations per channel, pixels in [0, 1]: for CIFAR-10, CIFAR-100 and Tiny
@@ -35,22 +36,27 @@ DATASETS: dict[str, DatasetInfo] = {info.name: info for info in [
     DatasetInfo("fashion-mnist-sample", "Fashion-MNIST sample", 10, (1, 28, 28),
                 **_FASHION_MNIST_NORMALISATION, crop_padding=2, horizontal_flip=False,
                 description="2,000 images shipped with snnzoo, all from the Fashion-MNIST "
-                            "*test* set: train = first 160 per class, test = last 40"),
+                            "*test* set: train = first 160 per class, test = last 40",
+                hub_id=_FASHION_MNIST_HUB_ID),
     DatasetInfo("fashion-mnist", "Fashion-MNIST", 10, (1, 28, 28),
                 **_FASHION_MNIST_NORMALISATION, crop_padding=2, horizontal_flip=False,
-                description="60,000 train / 10,000 test greyscale 28 x 28 images"),
+                description="60,000 train / 10,000 test greyscale 28 x 28 images",
+                hub_id=_FASHION_MNIST_HUB_ID),
     DatasetInfo("cifar10", "CIFAR-10", 10, (3, 32, 32),
                 mean=(0.4913, 0.4821, 0.4465), std=(0.2470, 0.2434, 0.2615),
                 crop_padding=4, horizontal_flip=True,
-                description="50,000 train / 10,000 test RGB 32 x 32 images"),
+                description="50,000 train / 10,000 test RGB 32 x 32 images",
+                hub_id="uoft-cs/cifar10"),
     DatasetInfo("cifar100", "CIFAR-100", 100, (3, 32, 32),
                 mean=(0.5071, 0.4867, 0.4408), std=(0.2673, 0.2564, 0.2762),
                 crop_padding=4, horizontal_flip=True,
-                description="50,000 train / 10,000 test RGB 32 x 32 images, fine labels"),
+                description="50,000 train / 10,000 test RGB 32 x 32 images, fine labels",
+                hub_id="uoft-cs/cifar100"),
     DatasetInfo("tinyimagenet", "Tiny ImageNet", 200, (3, 64, 64),
                 **_IMAGENET_NORMALISATION,
                 crop_padding=8, horizontal_flip=True,
-                description="100,000 train / 10,000 val RGB 64 x 64 images; val is the test split"),
+                description="100,000 train / 10,000 val RGB 64 x 64 images; val is the test split",
+                hub_id="zh-plus/tiny-imagenet"),
 ]}
 """Named data sets. Any other name that is a path is read as an image folder."""
 
