@@ -136,10 +136,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m snnzoo.validate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a registered model or hf-hub:org/repo")
-    source = parser.add_mutually_exclusive_group()
+    source = parser.add_mutually_exclusive_group(required=True)  # never random weights unasked
     source.add_argument("--pretrained", action="store_true", help="the published weights")
     source.add_argument("--checkpoint", type=Path,
                         help="model.safetensors, a model folder, or a snnzoo.train checkpoint.pt")
+    source.add_argument("--untrained", action="store_true",
+                        help="the network as initialised, with no weights loaded (a baseline)")
     add_data_options(parser)
     parser.add_argument("--split", choices=["train", "test"], default="test",
                         help="(default: test)")

@@ -81,8 +81,18 @@ def test_hub_names_are_not_held_to_the_recorded_architecture(runs, hub_env, pref
 def test_missing_or_unknown_data_ends_with_one_error(tmp_path, dataset, expected):
     """One `error:` message listing the ways to get the data, not a traceback."""
     with pytest.raises(SystemExit) as refused:
-        validate_main(["snasnet_cifar10", "--dataset", dataset, "--data-dir", str(tmp_path)])
+        validate_main(["snasnet_cifar10", "--untrained", "--dataset", dataset, "--data-dir",
+                       str(tmp_path)])
     assert re.match(expected, str(refused.value.code), re.DOTALL), refused.value.code
+
+
+def test_weights_must_be_named(capsys):
+    # Without --pretrained, --checkpoint or --untrained it would measure random weights.
+    with pytest.raises(SystemExit) as refused:
+        validate_main(["snasnet_fmnist"])
+    assert refused.value.code == 2
+    assert "one of the arguments --pretrained --checkpoint --untrained is required" in \
+        capsys.readouterr().err
 
 
 def test_the_data_set_is_checked_against_the_built_model(tmp_path):
