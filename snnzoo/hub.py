@@ -264,6 +264,8 @@ def validate_model_folder(directory: str | Path) -> list[str]:
     num_classes=..., **model_args) with exactly matching keys and shapes.
     """
     directory = Path(directory)
+    if not directory.exists():
+        return [f"{directory} does not exist"]
     if not directory.is_dir():
         return [f"{directory} is not a directory"]
     problems = [f"{name} is missing" for name in (WEIGHTS_FILENAME, CONFIG_FILENAME, CARD_FILENAME)

@@ -132,7 +132,7 @@ def score_histogram(scores: Iterable[float], path: Union[str, Path], best: Optio
         counts, _, _ = axes.hist(finite, bins=bins, range=(low, high), color="#4c72b0",
                                  edgecolor="white", linewidth=0.6)
         axes.set_ylim(0, max(counts.max(), 1) * 1.45)  # room for the legend above the bars
-        handles.append(Patch(color="#4c72b0", label=f"{len(finite)} finite scores"))
+        handles.append(Patch(color="#4c72b0", label=_count(len(finite), "finite score")))
     else:
         axes.text(0.5, 0.5, "no finite scores", transform=axes.transAxes, ha="center",
                   va="center", fontsize=12, color="#777777")
@@ -151,7 +151,7 @@ def score_histogram(scores: Iterable[float], path: Union[str, Path], best: Optio
         axes.set_xlim(min(shown) - pad, max(shown) + pad)
     axes.set_xlabel("score")
     axes.set_ylabel("architectures")
-    axes.set_title(title if title else f"Architecture scores ({len(values)} candidates)")
+    axes.set_title(title if title else f"Architecture scores ({_count(len(values), 'candidate')})")
     if handles:
         axes.legend(handles=handles, loc="upper left", fontsize=9, frameon=False)
     figure.tight_layout()
@@ -239,3 +239,8 @@ def _save_atomically(figure: Figure, path: Path) -> Path:
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def _count(number: int, noun: str) -> str:
+    """'1 candidate', '2 candidates'."""
+    return f"{number} {noun}" + ("" if number == 1 else "s")

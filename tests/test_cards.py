@@ -294,6 +294,12 @@ def test_score_histogram_of_scores_a_few_ulps_apart(tmp_path):
     assert path.read_bytes().startswith(PNG_SIGNATURE)
 
 
+def test_picture_labels_count_in_words():
+    from snnzoo.viz import _count
+    assert [_count(n, "candidate") for n in (0, 1, 2)] == ["0 candidates", "1 candidate",
+                                                          "2 candidates"]
+
+
 def test_score_histogram_writes_pngs(tmp_path):
     scores = [float(index % 17) for index in range(200)] + [-math.inf] * 7
     with_best = score_histogram(scores, tmp_path / "scores.png", best=16.0, title="search")

@@ -327,6 +327,12 @@ def test_validate_model_folder_finds_problems(tmp_path, damage, expected):
     assert any(expected in problem for problem in problems), f"{expected!r} not in {problems}"
 
 
+def test_validate_model_folder_says_a_missing_folder_does_not_exist(tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert validate_model_folder(tmp_path / "nowhere") == [f"{tmp_path / 'nowhere'} does not exist"]
+    assert validate_model_folder(tmp_path / "file") == [f"{tmp_path / 'file'} is not a directory"]
+
+
 def test_validate_model_folder_finds_missing_and_unexpected_keys(tmp_path):
     model, folder = saved_model_folder(tmp_path / "tiny")
     state_dict = dict(model.state_dict())
