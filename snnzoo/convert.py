@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from snnzoo.hub import _some
+from snnzoo.models._pretrained import dtype_mismatches
 from snnzoo.models.genotype import Genotype, parse_genotype
 from snnzoo.models.reference import feedback_slots, forward_slots
 
@@ -204,6 +205,16 @@ def convert_checkpoint(checkpoint: Path, model_name: str, out_dir: Path, genotyp
     problem = _shape_problem(converted, expected, model_name)
     if problem:
         raise ValueError(problem)
+    problems = dtype_mismatches(converted, expected)
+    if problems:
+        raise ValueError(f"{checkpoint}: {problems[0]}; convert a checkpoint of the authors' "
+                         f"network as saved")
+    non_finite = sorted(key for key, value in converted.items()
+                        if value.is_floating_point() and not bool(torch.isfinite(value).all()))
+    if non_finite:
+        raise ValueError(f"{checkpoint} holds NaN or infinite values in {len(non_finite)} "
+                         f"tensor(s) ({_some(non_finite)}): the training run it comes from "
+                         f"diverged; convert a checkpoint saved before that")
     model.load_state_dict(converted, strict=True)
     try:
         return save_pretrained(model, out_dir)

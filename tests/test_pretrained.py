@@ -144,6 +144,27 @@ def test_convert_names_the_checkpoints_convolutions_and_width(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("damage, expected", [
+    (lambda state: state["stem.0.weight"].view(-1)[7].fill_(float("nan")),
+     "holds NaN or infinite values in 1 tensor(s) (stem.0.weight)"),
+    (lambda state: state.__setitem__("classifier.3.weight",  # the authors' name of fc
+                                     state["classifier.3.weight"].round().to(torch.int64)),
+     "1 tensor(s) of another kind of dtype (file vs model), which loading would convert: "
+     "fc.weight torch.int64 vs torch.float32"),
+], ids=["nan", "integer"])
+def test_convert_refuses_diverged_or_integer_weights(tmp_path, capsys, damage, expected):
+    # Loading would keep the NaN or convert the integers silently: a model that computes nonsense.
+    _authors_checkpoint(tmp_path / "save.pth.tar", "snasnet_fmnist")
+    state = torch.load(tmp_path / "save.pth.tar", weights_only=True)["state_dict"]
+    damage(state)
+    torch.save({"state_dict": state}, tmp_path / "save.pth.tar")
+    assert convert_main([str(tmp_path / "save.pth.tar"), "--model", "snasnet_fmnist",
+                         "--out", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err
+    assert expected in error, error
+    assert not (tmp_path / "out").exists()
+
+
 def test_convert_of_an_unreachable_hub_model_is_one_error_line(tmp_path, capsys, hub_env):
     hub_env(closed_port_url())
     _authors_checkpoint(tmp_path / "save.pth.tar", "snasnet_fmnist")

@@ -199,12 +199,22 @@ def _mismatches(state_dict: dict, expected: dict) -> list[str]:
               for key in common if state_dict[key].shape != expected[key].shape]
     if shapes:
         problems.append(f"{len(shapes)} shape(s) differ (file vs model): {_some(shapes)}")
-    dtypes = [f"{key} {state_dict[key].dtype} vs {expected[key].dtype}" for key in common
-              if _kind(state_dict[key].dtype) != _kind(expected[key].dtype)]
-    if dtypes:
-        problems.append(f"{len(dtypes)} tensor(s) of another kind of dtype (file vs model), which "
-                        f"loading would convert: {_some(dtypes)}")
+    problems += dtype_mismatches(state_dict, expected)
     return problems
+
+
+def dtype_mismatches(state_dict: dict, expected: dict) -> list[str]:
+    """The problem (a list of one, or empty) of tensors in both whose kinds of dtype (floating,
+    integer, bool, complex) differ: load_state_dict would convert them silently."""
+    from snnzoo.hub import _some
+
+    dtypes = [f"{key} {state_dict[key].dtype} vs {expected[key].dtype}"
+              for key in sorted(expected.keys() & state_dict.keys())
+              if _kind(state_dict[key].dtype) != _kind(expected[key].dtype)]
+    if not dtypes:
+        return []
+    return [f"{len(dtypes)} tensor(s) of another kind of dtype (file vs model), which loading "
+            f"would convert: {_some(dtypes)}"]
 
 
 def _kind(dtype: torch.dtype) -> str:
