@@ -40,7 +40,8 @@ def test_keep_freed_memory_does_nothing_without_glibc(monkeypatch):
 COMMANDS = {  # module, argv, the function the command calls after its setting, and where
     "search": ("snnzoo.search.__main__", ["--num-search", "1"], "snnzoo.search.run", "run_search"),
     "train": ("snnzoo.train", ["snasnet_fmnist"], "snnzoo.train", "train"),
-    "validate": ("snnzoo.validate", ["snasnet_fmnist"], "snnzoo.validate", "dataset_info"),
+    "validate": ("snnzoo.validate", ["snasnet_fmnist", "--untrained"], "snnzoo.validate",
+                 "dataset_info"),
 }
 
 
