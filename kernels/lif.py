@@ -472,7 +472,8 @@ def _(x, v_in, tau, v_threshold, v_reset, decay_input, surrogate, alpha, detach_
       needs_grad, implementation):
     h = x.new_empty(x.shape if _saves_h(x.shape[0], needs_grad) else (0,), dtype=torch.float32)
     v_out = x.new_empty(x.shape[1:] if v_in is not None else (0,), dtype=torch.float32)
-    return torch.empty_like(x), h, v_out
+    # contiguous, as every implementation returns them (empty_like would keep x's strides)
+    return x.new_empty(x.shape), h, v_out
 
 
 @torch.library.custom_op("snnzoo::lif_backward", mutates_args=())

@@ -378,6 +378,23 @@ def test_eager_path_equals_the_custom_op(implementation, device):
                                                    v_in.clone().requires_grad_(), *arguments))
 
 
+@pytest.mark.parametrize("implementation", ["compiled", "triton"])
+def test_custom_op_fake_matches_time_innermost_layout(implementation, device):
+    # An input stored with time innermost ([B, N, T] permuted to [T, B, N]) flattens to a
+    # [T, N] view with strides (1, T). The op returns contiguous spikes; its fake claimed x's
+    # strides, so inductor's stride assertion failed on the compiled model.
+    from snnzoo.kernels import lif as kernels
+    from snnzoo.kernels._layout import flatten_in_memory_order
+    if implementation == "compiled" and device.type == "cuda":
+        pytest.skip("the compiled torch path serves CPU tensors")
+    x, _ = _drive((3, 5, 4), torch.float16, device)  # [B, N, T]
+    flat, _ = flatten_in_memory_order(x.permute(2, 0, 1))
+    assert flat.stride() == (1, 4), "the test needs a time-innermost view"
+    arguments = (*LIFParams().as_op_args(), False, implementation)
+    torch.library.opcheck(kernels._lif_forward_op, (flat, None, *arguments),
+                          test_utils=("test_faketensor",))
+
+
 def test_compiled_cpu_neuron_resets_to_each_ones_own_v_reset(tmp_path):
     # torch 2.14's FX graph cache handed the graph compiled for one v_reset to neurons with
     # another, within a process and across processes sharing the cache: run it in a fresh one.
