@@ -691,21 +691,40 @@ def lif_multistep(x: Tensor, params: Optional[LIFParams] = None, backend: str = 
     return restore_order(spikes, x.shape, order)
 
 
+def _checked_membrane(v: Optional[Tensor], x: Tensor) -> Optional[Tensor]:
+    """v as the membrane of a step on x: its shape and device, in the membrane's dtype."""
+    if v is None:
+        return None
+    if not isinstance(v, Tensor):
+        raise TypeError(f"the membrane v must be a torch.Tensor or None, got {type(v).__name__}")
+    if v.shape != x.shape:
+        raise ValueError(f"membrane shape {tuple(v.shape)} does not match input shape "
+                         f"{tuple(x.shape)}; call reset() before feeding a new shape")
+    if v.device != x.device:
+        raise ValueError(f"the membrane is on {v.device} but the input is on {x.device}; call "
+                         f"reset() (or move the membrane) before moving the neuron's input")
+    if not v.is_floating_point():
+        raise ValueError(f"membrane dtype {v.dtype} is not a floating dtype; pass a float32 "
+                         f"membrane, or None to start at rest")
+    return v.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def lif_step(x: Tensor, v: Optional[Tensor], params: Optional[LIFParams] = None,
              backend: str = "auto") -> tuple[Tensor, Tensor]:
     """One stateful step: x [...] and membrane v [...] fp32 (None: at rest) -> (spikes, new v).
-    Gradients flow through v, so T calls equal one multi-step call, values and gradients."""
+    Gradients flow through v, so T calls equal one multi-step call, values and gradients.
+    A membrane of another floating dtype is read as fp32 (float64 with backend="torch" and
+    float64 x, where the reference computes in float64)."""
     params = params or LIFParams()
     check_backend(backend)
     if isinstance(x, Tensor) and x.dim() == 0:
         raise ValueError("LIF.step expects one step of a layer's input, [...] with at least one "
                          "dimension (x.reshape(1) for a single neuron), got a 0-d tensor")
+    _check_time_major(x.unsqueeze(0) if isinstance(x, Tensor) else x,
+                      allow_float64=backend == "torch")
+    v = _checked_membrane(v, x)
     if backend == "torch":
         return lif_step_reference(x, v, params)
-    _check_time_major(x.unsqueeze(0))
-    if v is not None and v.shape != x.shape:
-        raise ValueError(f"membrane shape {tuple(v.shape)} does not match input shape "
-                         f"{tuple(x.shape)}; call reset() before feeding a new shape")
     flat, order = flatten_in_memory_order(x.unsqueeze(0))
     if v is None:
         v_flat = torch.full(flat.shape[1:], 0.0 if params.v_reset is None else params.v_reset,

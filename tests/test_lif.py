@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import assert_close, assert_equal
-from snnzoo.kernels import LIFParams, lif_multistep, lif_multistep_reference
+from snnzoo.kernels import LIFParams, lif_multistep, lif_multistep_reference, lif_step
 from snnzoo.layers import LIF
 
 TOLERANCES = {torch.float32: (1e-5, 1e-5), torch.float16: (2e-3, 2e-3), torch.bfloat16: (2e-2, 2e-2)}
@@ -195,6 +195,45 @@ def test_step_equals_multistep(backend, v_reset, device):
     (grad_whole,) = torch.autograd.grad(whole, x, grad_spikes)
     assert_equal(stepped, whole, "step vs multi-step spikes")
     assert_close(grad_stepped, grad_whole, 1e-5, 1e-5, "step vs multi-step dL/dx")
+
+
+@pytest.mark.parametrize("backend", ["triton", "auto", "torch"])
+def test_step_refuses_what_multistep_refuses(backend, device):
+    # backend="torch" skipped the checks: integer and bool input ran, and a membrane of
+    # another shape was broadcast against the input (a [3, 4] membrane for a [4] input).
+    lif = LIF(backend=backend)
+    for dtype in (torch.int64, torch.bool):
+        with pytest.raises(ValueError, match=f"dtype {dtype} is unsupported"):
+            lif.step(torch.ones(3, 4, device=device, dtype=dtype))
+    with pytest.raises(ValueError, match=r"membrane shape \(3, 4\) does not match input shape \(4,\)"):
+        lif_step(torch.ones(4, device=device), torch.zeros(3, 4, device=device),
+                 LIFParams(), backend)
+    with pytest.raises(ValueError, match="membrane is on meta but the input is on"):
+        lif_step(torch.ones(4, device=device), torch.zeros(4, device="meta"), LIFParams(), backend)
+    with pytest.raises(ValueError, match="membrane dtype torch.int64 is not a floating dtype"):
+        lif_step(torch.ones(4, device=device), torch.zeros(4, dtype=torch.int64, device=device),
+                 LIFParams(), backend)
+
+
+@pytest.mark.parametrize("backend", ["triton", "auto", "torch"])
+@pytest.mark.parametrize("membrane_dtype", [torch.float16, torch.bfloat16, torch.float64], ids=str)
+def test_step_reads_a_membrane_of_another_dtype_as_fp32(membrane_dtype, backend, device):
+    # The Triton kernel loaded any membrane pointer as it was (the interpreter refused fp16
+    # and fp64), and the reference computed in float64 for a float64 membrane.
+    x, grad_spikes = _drive((2, 37), torch.float32, device)
+    membrane = _drive((2, 37), torch.float32, device, seed=1)[0].to(membrane_dtype)
+    params = LIFParams(detach_reset=False)
+    results = []
+    for v in (membrane, membrane.float()):
+        v = v.detach().requires_grad_()
+        x_in = x.detach().requires_grad_()
+        spikes, v_next = lif_step(x_in, v, params, backend)
+        assert v_next.dtype == torch.float32
+        grads = torch.autograd.grad((spikes, v_next), (x_in, v), (grad_spikes, grad_spikes))
+        results.append((spikes, v_next, *grads))
+    for what, actual, expected in zip(("spikes", "v", "dL/dx", "dL/dv"), *results):
+        assert_equal(actual, expected.to(actual.dtype), f"{membrane_dtype} membrane: {what}")
+    assert results[0][3].dtype == membrane_dtype
 
 
 def _channels_last(x):
