@@ -25,23 +25,27 @@ def _compiled(function):
 
 
 def run_compiled(function, *args):
-    """function(*args), compiled with torch.compile; eager where compiling is off or has failed."""
+    """function(*args), compiled with torch.compile; eager where compiling is off or has failed.
+    An error that the eager call raises too is the call's own (a tensor on another device, out
+    of memory): it is raised as eager raises it, and compiling stays on."""
     global _compile_failure
-    if compiling_enabled():
-        try:
-            # Float arguments (the LIF's tau, v_threshold, v_reset, alpha) become constants of
-            # the graph, one graph per value: left symbolic, inductor specialises v_reset late
-            # and its FX graph cache hands the graph of one value to calls with another
-            # (torch 2.14).
-            with torch._dynamo.config.patch(recompile_limit=64, specialize_float=True):
-                return _compiled(function)(*args)
-        except Exception as error:  # no C++ compiler, an unsupported torch build, ...
-            _compile_failure = f"{type(error).__name__}: {error}"
-            warnings.warn(f"snnzoo: compiling a CPU path ({function.__name__}) failed "
-                          f"({_compile_failure}); running snnzoo's CPU paths eagerly from now "
-                          f"on. Set SNNZOO_COMPILE_CPU=0 to skip the attempt.",
-                          RuntimeWarning, stacklevel=2)
-    return function(*args)
+    if not compiling_enabled():
+        return function(*args)
+    try:
+        # Float arguments (the LIF's tau, v_threshold, v_reset, alpha) become constants of
+        # the graph, one graph per value: left symbolic, inductor specialises v_reset late
+        # and its FX graph cache hands the graph of one value to calls with another
+        # (torch 2.14).
+        with torch._dynamo.config.patch(recompile_limit=64, specialize_float=True):
+            return _compiled(function)(*args)
+    except Exception as error:  # no C++ compiler, an unsupported torch build, ...
+        failure = f"{type(error).__name__}: {error}"
+    result = function(*args)
+    _compile_failure = failure
+    warnings.warn(f"snnzoo: compiling a CPU path ({function.__name__}) failed ({failure}); "
+                  f"running snnzoo's CPU paths eagerly from now on. Set SNNZOO_COMPILE_CPU=0 "
+                  f"to skip the attempt.", RuntimeWarning, stacklevel=2)
+    return result
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -432,6 +433,48 @@ def test_custom_op_fake_matches_time_innermost_layout(implementation, device):
     arguments = (*LIFParams().as_op_args(), False, implementation)
     torch.library.opcheck(kernels._lif_forward_op, (flat, None, *arguments),
                           test_utils=("test_faketensor",))
+
+
+def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch):
+    from snnzoo.kernels import _compiled
+
+    def failing_compile(function):
+        def compiled(*args):
+            raise RuntimeError("no C++ compiler")
+        return compiled
+
+    monkeypatch.setenv("SNNZOO_COMPILE_CPU", "1")
+    monkeypatch.setattr(_compiled, "_compile_failure", None)
+    monkeypatch.setattr(_compiled, "_compiled", failing_compile)
+    x, grad_spikes = _drive((5, 3, 41), torch.float32, "cpu")
+    with pytest.warns(RuntimeWarning, match="compiling a CPU path .* no C.. compiler") as caught:
+        spikes, grad_x = _spikes_and_grad(x, grad_spikes, LIFParams(), "auto")
+    assert len(caught) == 1, [str(warning.message) for warning in caught]
+    assert "no C++ compiler" in _compiled._compile_failure
+    ref_spikes, ref_grad_x = _spikes_and_grad(x, grad_spikes, LIFParams(), "torch")
+    assert_equal(spikes, ref_spikes, "spikes after the fallback")
+    assert_close(grad_x, ref_grad_x, 1e-5, 1e-5, "dL/dx after the fallback")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _spikes_and_grad(x, grad_spikes, LIFParams(), "auto")
+
+
+def _fails_eagerly_too(x):
+    raise MemoryError("the call's own error")
+
+
+def test_an_error_of_the_call_itself_leaves_compiling_on(monkeypatch):
+    # An error that the eager call raises too (a tensor on another device, out of memory)
+    # switched compiling off for the whole process, with a warning blaming the compiler.
+    from snnzoo.kernels import _compiled
+    monkeypatch.setenv("SNNZOO_COMPILE_CPU", "1")
+    monkeypatch.setattr(_compiled, "_compile_failure", None)
+    monkeypatch.setattr(_compiled, "_compiled", lambda function: function)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(MemoryError, match="the call's own error"):
+            _compiled.run_compiled(_fails_eagerly_too, torch.ones(2))
+    assert _compiled._compile_failure is None and _compiled.compiling_enabled()
 
 
 def test_compiled_cpu_neuron_resets_to_each_ones_own_v_reset(tmp_path):
