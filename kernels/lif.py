@@ -432,12 +432,19 @@ def _backward_torch(grad_spikes, saved, v_in, grad_v_out, x_dtype: torch.dtype,
     return torch.stack(grad_x), grad_v if v_in is not None else None
 
 
-def _forward_compiled(*args):
-    return run_compiled(_forward_torch, *args)
+def _forward_compiled(x, *args):
+    """_forward_torch through torch.compile, which unrolls the time loop: compiling takes
+    seconds per step and happens again for every new T, so longer sequences than
+    MAX_RECOMPUTE_STEPS run eagerly (200 steps took 4 minutes to compile on two cores)."""
+    if x.shape[0] > MAX_RECOMPUTE_STEPS:
+        return _forward_torch(x, *args)
+    return run_compiled(_forward_torch, x, *args)
 
 
-def _backward_compiled(*args):
-    return run_compiled(_backward_torch, *args)
+def _backward_compiled(grad_spikes, *args):
+    if grad_spikes.shape[0] > MAX_RECOMPUTE_STEPS:
+        return _backward_torch(grad_spikes, *args)
+    return run_compiled(_backward_torch, grad_spikes, *args)
 
 
 # ----------------------------------------------------------------------------- custom ops

@@ -300,6 +300,23 @@ def test_long_sequence_saves_one_fp32_membrane(backend, device):
     _compare_with_reference(x.detach(), grad_spikes, LIFParams(detach_reset=False), backend)
 
 
+def test_long_sequences_run_the_cpu_path_eagerly(monkeypatch):
+    # torch.compile unrolls the time loop: 200 steps took 4 minutes to compile, and every
+    # new T compiles again. Sequences longer than MAX_RECOMPUTE_STEPS now run eagerly.
+    from snnzoo.kernels import _compiled
+    from snnzoo.kernels.lif import MAX_RECOMPUTE_STEPS
+    compiled = []
+    monkeypatch.setenv("SNNZOO_COMPILE_CPU", "1")
+    monkeypatch.setattr(_compiled, "_compiled",
+                        lambda function: compiled.append(function.__name__) or function)
+    x, grad_spikes = _drive((MAX_RECOMPUTE_STEPS + 1, 2, 30), torch.float32, "cpu")
+    _compare_with_reference(x, grad_spikes, LIFParams(detach_reset=False), "auto")
+    assert compiled == [], f"compiled for {MAX_RECOMPUTE_STEPS + 1} steps: {compiled}"
+    x, grad_spikes = _drive((MAX_RECOMPUTE_STEPS, 2, 30), torch.float32, "cpu")
+    _compare_with_reference(x, grad_spikes, LIFParams(detach_reset=False), "auto")
+    assert compiled == ["_forward_torch", "_backward_torch"], compiled
+
+
 def test_multistep_starts_from_rest_each_call():
     lif = LIF(backend="auto")
     x = torch.full((3, 4), 0.9)
