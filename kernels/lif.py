@@ -540,6 +540,23 @@ def _backward(ctx, grad_spikes, grad_h, grad_v_out, backward_op=_lif_backward_op
 _lif_forward_op.register_autograd(_backward, setup_context=_setup_context)
 
 
+class _NotDifferentiableAgain(torch.autograd.Function):
+    """A gradient of the fused backward, which is computed without an autograd graph, tied to
+    the tensors it came from (sources): a second backward that reaches it raises instead of
+    silently treating it as a constant."""
+
+    @staticmethod
+    def forward(ctx, gradient, *sources):
+        return gradient.clone()
+
+    @staticmethod
+    def backward(ctx, _):
+        raise RuntimeError(
+            "the LIF's fused surrogate backward (backend 'triton' or 'auto') cannot be "
+            "differentiated again (double backward, create_graph=True); use backend='torch', the "
+            "per-timestep reference, for higher-order gradients")
+
+
 class _EagerLIF(torch.autograd.Function):
     """The custom op's forward and backward without the dispatcher: the same implementations,
     context and saved tensors, for eager calls. On the CPU the profiler put the dispatcher's
@@ -556,7 +573,16 @@ class _EagerLIF(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_h, grad_v_out):
-        return _backward(ctx, grad_spikes, grad_h, grad_v_out, _backward_implementation)
+        if not torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return _backward(ctx, grad_spikes, grad_h, grad_v_out, _backward_implementation)
+        # backward(create_graph=True): the fused backward has no graph, so its gradients are
+        # tied to the tensors they came from, to raise if a second backward reaches them
+        with torch.no_grad():
+            gradients = _backward(ctx, grad_spikes, grad_h, grad_v_out, _backward_implementation)
+        sources = [tensor for tensor in (grad_spikes, grad_v_out, *ctx.saved_tensors)
+                   if tensor is not None and tensor.requires_grad]
+        return tuple(_NotDifferentiableAgain.apply(gradient, *sources)
+                     if gradient is not None and sources else gradient for gradient in gradients)
 
 
 def _lif_forward(*arguments):

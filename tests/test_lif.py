@@ -237,6 +237,32 @@ def test_step_reads_a_membrane_of_another_dtype_as_fp32(membrane_dtype, backend,
     assert results[0][3].dtype == membrane_dtype
 
 
+@pytest.mark.parametrize("backend", ["triton", "auto"])
+def test_double_backward_of_the_fused_neuron_is_a_clear_error(backend, device):
+    # The fused backward has no autograd graph: a second backward raised "element 0 of tensors
+    # does not require grad" for Triton, and on the CPU path silently differentiated its own
+    # formula (another value than the reference's double backward).
+    x, grad_spikes = _drive((4, 2, 37), torch.float32, device)
+    params = LIFParams(detach_reset=False)
+    x = x.requires_grad_()
+    spikes = lif_multistep(x, params, backend)
+    (grad_x,) = torch.autograd.grad(spikes, x, grad_spikes, create_graph=True)
+    (expected,) = torch.autograd.grad(lif_multistep(x, params, backend), x, grad_spikes)
+    assert_equal(grad_x, expected, "dL/dx with create_graph=True")
+    with pytest.raises(RuntimeError, match="cannot be differentiated again.*backend='torch'"):
+        torch.autograd.grad(grad_x.square().sum(), x)
+    v = torch.zeros(2, 37, device=device, requires_grad=True)
+    spikes, v_next = lif_step(x[0], v, params, backend)
+    (grad_v,) = torch.autograd.grad((spikes * grad_spikes[0]).sum() + v_next.sum(), v,
+                                    create_graph=True)
+    with pytest.raises(RuntimeError, match="cannot be differentiated again"):
+        grad_v.sum().backward()
+    # the reference differentiates its surrogate again
+    reference = lif_multistep(x, params, "torch")
+    (grad_x,) = torch.autograd.grad(reference, x, grad_spikes, create_graph=True)
+    assert torch.autograd.grad(grad_x.square().sum(), x)[0].abs().max() > 0
+
+
 def _channels_last(x):
     """[T, B, C, H, W] with each step stored NHWC (a 5-D tensor as channels_last 4-D steps)."""
     return x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
