@@ -370,9 +370,10 @@ class HammingKernelScorer:
         CPU path then converts them to int8 as they are, without thresholding them first."""
         _check_spikes(spikes)
         batch_size = spikes.shape[0]
-        if self.kernel is None:
-            self.kernel = torch.zeros((batch_size, batch_size), dtype=torch.float64,
-                                      device=spikes.device)
+        kernel = self.kernel
+        if kernel is None:  # kept only once the term is added: a failed add leaves no K
+            kernel = torch.zeros((batch_size, batch_size), dtype=torch.float64,
+                                 device=spikes.device)
         elif self.kernel.shape[0] != batch_size:
             raise ValueError(
                 f"spikes of shape {tuple(spikes.shape)} have batch size {batch_size}, but K was "
@@ -381,7 +382,8 @@ class HammingKernelScorer:
         elif self.kernel.device != spikes.device:
             raise ValueError(f"spikes are on {spikes.device} but K is on {self.kernel.device}; "
                              f"call reset() before moving to another device")
-        _accumulate_op(self.kernel, spikes, _implementation(self.backend, spikes), binary)
+        _accumulate_op(kernel, spikes, _implementation(self.backend, spikes), binary)
+        self.kernel = kernel
         self.count += 1
 
     def hook(self, module, inputs, output):

@@ -257,6 +257,22 @@ def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
         pairwise_hamming(torch.ones(3, 4), "triton")
 
 
+def test_a_failed_first_add_leaves_the_scorer_empty(monkeypatch):
+    # K was allocated before the term was added: after a first add that failed, score()
+    # divided the zero K by count 0 and warned of non-finite entries, and a batch of another
+    # size was refused as if K had been started.
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    scorer = HammingKernelScorer("triton")
+    with pytest.raises(ValueError, match="needs CUDA tensors"):
+        scorer.add(_spikes((4, 30), "cpu"))
+    assert scorer.kernel is None and scorer.count == 0
+    with pytest.warns(RuntimeWarning, match="no LIF output"):
+        assert scorer.score() == -math.inf
+    scorer.backend = "torch"
+    scorer.add(_spikes((5, 30), "cpu"))
+    assert scorer.kernel.shape == (5, 5) and scorer.count == 1
+
+
 @pytest.mark.parametrize("neurons", [1, 3, 7, 16385])
 def test_narrow_neuron_blocks_are_exact(neurons, device):
     # The CPU path multiplies blocks of 16384 neurons in int8; torch._int_mm misread blocks one
