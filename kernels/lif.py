@@ -255,7 +255,7 @@ if triton is not None:
         else:
             dh_dx = 1.0
         dh_dv = 1.0 - 1.0 / tau
-        last = (n_steps - 1) * n_neurons
+        last = (n_steps - 1) * tl.cast(n_neurons, tl.int64)  # T N may pass 2^31 elements
         grad_spike_ptrs = grad_spike_ptr + last + offsets
         h_ptrs = saved_ptr + last + offsets
         grad_x_ptrs = grad_x_ptr + last + offsets

@@ -38,7 +38,7 @@ KERNELS = {
     lif_module: ("_lif_fwd_kernel", "_lif_bwd_kernel"),
     spike_kernel: ("_spike_gram_kernel", "_hamming_epilogue_kernel"),
 }
-INSTRUCTIONS = re.compile(r"\b(?:wgmma|mma|div|rcp|fma|ex2|sqrt)(?:\.[a-z0-9_]+)*")
+INSTRUCTIONS = re.compile(r"\b(?:wgmma|mma|div|rcp|fma|ex2|sqrt|mul)(?:\.[a-z0-9_]+)*")
 NEURON_CONFIGS = [LIFParams(v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset,
                             surrogate=surrogate)
                   for v_reset, decay_input, detach_reset, surrogate in itertools.product(

@@ -81,3 +81,12 @@ def test_kernel_epilogue_rounds_as_the_authors(launches):
         assert "div.rn.f32" in instructions, entry
         contracted = [i for i in instructions if i.startswith(("fma", *APPROXIMATE_DIVISION))]
         assert not contracted, f"{entry['launch']}: {contracted}"
+
+
+def test_neuron_backward_offsets_do_not_wrap_at_2_to_the_31(launches):
+    """The backward starts at the last step, (T - 1) N elements into each [T, N] tensor: as a
+    32-bit product (mul.lo.s32) it wrapped beyond 2^31 elements, e.g. 20 steps of 134M neurons
+    (TinyImageNet at width 128, batch 256: 10.7 GB in float32), and the kernel read and wrote
+    at the wrong addresses."""
+    for entry in _of(launches, "_lif_bwd_kernel"):
+        assert "mul.lo.s32" not in entry["instructions"], entry
