@@ -31,6 +31,17 @@ def test_registry_lists_every_entrypoint():
     assert set(timm.list_modules()) >= {"resnet", "snasnet"}
 
 
+def test_timm_lists_as_pretrained_only_models_whose_weights_are_published():
+    published = [name for name in MODEL_NAMES
+                 if timm.models.get_pretrained_cfg(name).hf_hub_sha256 is not None]
+    assert published == ["snasnet_fmnist"]
+    assert timm.list_pretrained("snasnet*") == published, "pretrained=True fails for the others"
+    assert timm.list_models("snasnet*", pretrained=True) == published
+    assert [timm.models.is_model_pretrained(name) for name in MODEL_NAMES] == [
+        name in published for name in MODEL_NAMES]
+    assert snnzoo.list_pretrained() == published
+
+
 @pytest.mark.parametrize("name, parameters", [("snasnet_cifar10", 19_520_356),
                                               ("snasnet_cifar100", 20_624_500)])
 def test_parameter_counts_match_the_authors(name, parameters):

@@ -16,14 +16,9 @@ def list_models(filter: str = _PATTERN, pretrained: bool = False) -> list[str]:
 
 
 def list_pretrained(filter: str = _PATTERN) -> list[str]:
-    """Names whose pretrained weights have a Hub repo and a recorded sha256."""
-    from timm.models import get_pretrained_cfg
-    published = []
-    for name in list_models(filter):
-        cfg = get_pretrained_cfg(name)
-        if cfg is not None and getattr(cfg, "hf_hub_sha256", None):
-            published.append(name)
-    return published
+    """Names whose pretrained weights are published (a Hub repo with a recorded sha256), as
+    timm.list_pretrained lists them."""
+    return list_models(filter, pretrained=True)
 
 
 def _snnzoo_names() -> set[str]:

@@ -228,6 +228,14 @@ class SNASNetPretrainedCfg(PretrainedCfg):
     cell: str = "backward"
     hf_hub_sha256: Optional[str] = None
 
+    @property
+    def has_weights(self) -> bool:
+        """Whether pretrained=True has weights to load; timm's registry reads it for
+        timm.list_pretrained and list_models(pretrained=True). A snnzoo/ repo has them once
+        they are published, which records their sha256."""
+        unpublished = self.hf_hub_sha256 is None and (self.hf_hub_id or "").startswith("snnzoo/")
+        return bool(self.url or self.file or (self.hf_hub_id and not unpublished))
+
 
 _BASE_CFG_FIELDS = {field.name for field in dataclasses.fields(PretrainedCfg)}
 _CFG_FIELDS = {field.name for field in dataclasses.fields(SNASNetPretrainedCfg)}
