@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 import safetensors.torch
@@ -255,6 +256,18 @@ def test_a_file_with_its_own_classifier_loads_whole_when_asked(tmp_path):
         adapted = _load(path, num_classes=10)
     assert warned[0].filename == __file__, "the warning should point at the caller's line"
     assert_close(adapted.stem[0].weight, original.stem[0].weight, 0, 0, "kept stem")
+
+
+def test_num_classes_0_drops_the_files_classifier_silently_as_timm_does(tmp_path):
+    original, path = _saved(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no classifier is left to train: nothing to warn about
+        model = _load(path, num_classes=0).eval()
+    images = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    pooled = original.forward_head(original.forward_features(images), pre_logits=True)
+    assert pooled.abs().max() > 0, "the test network should reach its classifier"
+    assert_close(model(images), pooled, 0, 0, "num_classes=0 output against pre_logits")
+    assert model(images).shape == (2, model.head_hidden_size)
 
 
 @pytest.mark.parametrize("damage, message", [

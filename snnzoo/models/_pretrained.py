@@ -116,7 +116,7 @@ def load_pretrained_checked(model, state_dict: dict, source: str, *, adapt_class
     """Load state_dict into model, all or nothing. Keys, shapes and kinds of dtype (floating or
     not) must be the model's. Where the file's classifier has another number of classes,
     adapt_classes (the caller asked for num_classes) keeps the model's newly initialised
-    classifier; where its first convolution takes other input channels, adapt_in_chans adapts
+    classifier (none with num_classes=0: the file's is dropped, without a warning, as timm does); where its first convolution takes other input channels, adapt_in_chans adapts
     it as timm does (adapt_input_conv). Both warn, once all of it has loaded. Raises
     WeightsMismatchError, naming source."""
     expected = model.state_dict()
@@ -152,9 +152,10 @@ def load_pretrained_checked(model, state_dict: dict, source: str, *, adapt_class
         for key in file_head:
             del state_dict[key]
         state_dict.update(model_head)
-        adaptations.append(f"{name}: the weights ({source}) have {outputs} output neurons, the "
-                           f"model {ours}; its last layer ({head[:-1]}) is newly initialised "
-                           f"and needs training")
+        if model.num_classes > 0:  # with num_classes=0 there is no classifier to train
+                adaptations.append(f"{name}: the weights ({source}) have {outputs} output neurons, "
+                               f"the model {ours}; its last layer ({head[:-1]}) is newly "
+                               f"initialised and needs training")
     if (first in state_dict and first in expected and state_dict[first].dim() == 4
             and state_dict[first].shape[1] != expected[first].shape[1]
             and state_dict[first].shape[0] == expected[first].shape[0]):
