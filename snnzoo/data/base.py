@@ -16,7 +16,7 @@ from torchvision.transforms import v2
 
 __all__ = ["DEFAULT_DATA_DIR", "DatasetInfo", "DatasetNotFoundError", "DeviceBatches",
            "ImageTensorDataset", "build_transform", "draw_crops", "evaluation_batches",
-           "exit_on_data_error", "tensor_source", "transform_batch"]
+           "exit_on_data_error", "normalise", "tensor_source", "transform_batch"]
 
 DEFAULT_DATA_DIR = Path("~/.cache/snnzoo/data").expanduser()
 """Where ``download=True`` puts data sets when no ``data_dir`` is given, and where they are
@@ -81,7 +81,8 @@ SAMPLE_WAY = ("use the embedded sample instead: --dataset fashion-mnist-sample "
 
 
 def build_transform(info: DatasetInfo, augment: bool, resize: bool = False) -> v2.Compose:
-    """uint8 image ([C, H, W] tensor or PIL image) -> normalised float32 [C, H, W] tensor.
+    """uint8 image ([C, H, W] tensor or PIL image) -> normalised float32 [C, H, W] tensor,
+    equal to the last bit to transform_batch's and to timm's eval transform's (see normalise).
 
     The crop pads with zeros before normalisation, as torchvision's recipe for CIFAR does.
     """
@@ -93,8 +94,7 @@ def build_transform(info: DatasetInfo, augment: bool, resize: bool = False) -> v
         steps.append(v2.RandomCrop(size, padding=info.crop_padding))
         if info.horizontal_flip:
             steps.append(v2.RandomHorizontalFlip())
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std),
-              v2.ToPureTensor()]
+    steps += [v2.ToPureTensor(), functools.partial(normalise, info=info)]
     return v2.Compose(steps)
 
 
@@ -171,15 +171,23 @@ def transform_batch(images: Tensor, info: DatasetInfo,
         images = padded[torch.arange(batch, device=images.device)[:, None, None, None],
                         torch.arange(images.shape[1], device=images.device)[None, :, None, None],
                         rows[:, None, :, None], columns[:, None, None, :]]
+    return normalise(images, info)
+
+
+def normalise(images: Tensor, info: DatasetInfo) -> Tensor:
+    """uint8 [..., C, H, W] -> float32 (images / 255 - mean) / std: the arithmetic of timm's
+    eval transform (ToTensor divides by 255, then Normalize), so that its tensors and snnzoo's
+    are equal to the last bit (torchvision's ToDtype(scale=True) multiplies by 1 / 255, which
+    rounds differently)."""
     mean, std = _normalisation(info, images.device)
     return (images.float() / 255.0 - mean) / std
 
 
 @functools.lru_cache(maxsize=None)
 def _normalisation(info: DatasetInfo, device: torch.device) -> tuple[Tensor, Tensor]:
-    """(mean, std) as [1, C, 1, 1] tensors on the device, made once, not copied per batch."""
-    return (torch.tensor(info.mean, device=device).view(1, -1, 1, 1),
-            torch.tensor(info.std, device=device).view(1, -1, 1, 1))
+    """(mean, std) as [C, 1, 1] tensors on the device, made once, not copied per batch."""
+    return (torch.tensor(info.mean, device=device).view(-1, 1, 1),
+            torch.tensor(info.std, device=device).view(-1, 1, 1))
 
 
 class DeviceBatches:
