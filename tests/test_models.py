@@ -132,6 +132,9 @@ def test_wrong_input_shape_is_a_clear_error(shape):
     model = snnzoo.create_model("snasnet_fmnist", **SMALL)
     with pytest.raises(ValueError, match=r"shape \(" + ", ".join(map(str, shape))):
         model(torch.randn(shape))
+    with pytest.raises(ValueError, match=r"3 channels \(convert the pictures to greyscale "
+                                         r"\(PIL's image.convert\('L'\)"):
+        model(torch.randn(2, 3, 28, 28))  # what timm's transform makes of an RGB picture
 
 
 def test_unknown_model_suggests_close_names():

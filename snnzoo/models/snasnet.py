@@ -173,10 +173,13 @@ class SNASNet(nn.Module):
 
     def _encode(self, x: Tensor) -> Tensor:
         if x.dim() not in (4, 5) or x.shape[-3] != self.in_chans:
+            greyscale = ("convert the pictures to greyscale (PIL's image.convert('L'), timm's "
+                         "create_dataset(..., input_img_mode='L')) or "
+                         if self.in_chans == 1 and x.dim() in (4, 5) and x.shape[-3] == 3 else "")
             raise ValueError(
                 f"SNASNet expects images [B, {self.in_chans}, H, W] or sequences "
                 f"[T, B, {self.in_chans}, H, W]; got shape {tuple(x.shape)}"
-                + (f" with {x.shape[-3]} channels (build the model with in_chans="
+                + (f" with {x.shape[-3]} channels ({greyscale}build the model with in_chans="
                    f"{x.shape[-3]} to change that)" if x.dim() in (4, 5) else ""))
         expected = self.model_args["img_size"]
         expected = tuple(expected) if isinstance(expected, list) else (expected, expected)
