@@ -29,7 +29,8 @@ def run_compiled(function, *args):
     An error that the eager call raises too is the call's own (a tensor on another device, out
     of memory): it is raised as eager raises it, and compiling stays on."""
     global _compile_failure
-    if not compiling_enabled():
+    # torch.jit.trace records eager ops; dynamo refuses to run inside it
+    if torch.jit.is_tracing() or not compiling_enabled():
         return function(*args)
     try:
         # Float arguments (the LIF's tau, v_threshold, v_reset, alpha) become constants of

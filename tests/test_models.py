@@ -552,6 +552,31 @@ def test_torch_compile_trains_with_inductor():
     assert int(model.transition[0].num_batches_tracked) == model.timesteps
 
 
+def test_jit_trace_and_export_equal_eager_and_leave_compiling_on(monkeypatch):
+    # torch.jit.trace runs the model eagerly; the CPU paths' torch.compile must step aside for
+    # it, not fail and switch itself off for the rest of the process.
+    import warnings
+    from snnzoo.kernels import _compiled
+    monkeypatch.delenv("SNNZOO_COMPILE_CPU", raising=False)
+    monkeypatch.setattr(_compiled, "_compile_failure", None)
+    torch.manual_seed(0)
+    model = excite(snnzoo.create_model("snasnet_fmnist", width=3, classifier_width=8)).eval()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*deprecated", category=FutureWarning)
+        traced = torch.jit.trace(model, x)
+        exported = torch.export.export(model, (x,)).module()
+    assert _compiled._compile_failure is None, _compiled._compile_failure
+    with torch.no_grad():
+        expected = model(x)
+        assert expected.abs().max() > 0, "the test network should reach its output"
+        assert_equal(traced(x), expected, "traced logits")
+        assert_equal(exported(x), expected, "exported logits")
+        other = torch.randn(7, 1, 28, 28)
+        assert_equal(traced(other), model(other), "traced logits of another batch size")
+
+
 # ---------------------------------------------------------------- genotypes
 
 
