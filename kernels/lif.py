@@ -693,7 +693,8 @@ def _check_time_major(x, allow_float64=False):
     supported = (torch.float32, torch.float16, torch.bfloat16) + ((torch.float64,) if allow_float64 else ())
     if x.dtype not in supported:
         raise ValueError(f"LIF input dtype {x.dtype} is unsupported; use float32, float16 or "
-                         f"bfloat16 (float64 only with backend='torch', the reference)")
+                         f"bfloat16 (float64 only with backend='torch', the reference: "
+                         f"LIF(backend='torch'), or model.set_backend('torch') for a model)")
 
 
 def _implementation(backend: str, x: Tensor) -> str:

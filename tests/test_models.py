@@ -137,6 +137,14 @@ def test_wrong_input_shape_is_a_clear_error(shape):
         model(torch.randn(2, 3, 28, 28))  # what timm's transform makes of an RGB picture
 
 
+def test_a_float64_model_says_how_to_run_in_float64():
+    model = snnzoo.create_model("snasnet_fmnist", **SMALL).double()
+    x = torch.randn(1, 1, 28, 28, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"model.set_backend\('torch'\) for a model"):
+        model(x)
+    assert model.set_backend("torch")(x).dtype == torch.float64
+
+
 def test_unknown_model_suggests_close_names():
     with pytest.raises(ValueError, match="Did you mean snasnet_cifar10, snasnet_cifar100"):
         snnzoo.create_model("snasnet_cifar")
