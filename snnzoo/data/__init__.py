@@ -28,5 +28,5 @@ from .image_folder import ImageFileDataset
 __all__ = ["DATASETS", "DEFAULT_DATASET", "DEFAULT_DATA_DIR", "SPLITS", "DatasetInfo",
            "DatasetNotFoundError", "DeviceBatches", "FashionMNISTSample", "ImageFileDataset",
            "ImageTensorDataset", "dataset_info", "draw_crops", "evaluation_batches",
-           "exit_on_data_error", "first_batch", "load_dataset", "read_fashion_mnist_sample", "tensor_source",
-           "transform_batch"]
+           "exit_on_data_error", "first_batch", "load_dataset", "read_fashion_mnist_sample",
+           "tensor_source", "transform_batch"]

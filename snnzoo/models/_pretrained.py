@@ -116,8 +116,9 @@ def load_pretrained_checked(model, state_dict: dict, source: str, *, adapt_class
     """Load state_dict into model, all or nothing. Keys, shapes and kinds of dtype (floating or
     not) must be the model's. Where the file's classifier has another number of classes,
     adapt_classes (the caller asked for num_classes) keeps the model's newly initialised
-    classifier (none with num_classes=0: the file's is dropped, without a warning, as timm does); where its first convolution takes other input channels, adapt_in_chans adapts
-    it as timm does (adapt_input_conv). Both warn, once all of it has loaded. Raises
+    classifier (none with num_classes=0: the file's is dropped, without a warning, as timm
+    does); where its first convolution takes other input channels, adapt_in_chans adapts it
+    as timm does (adapt_input_conv). Both warn, once all of it has loaded. Raises
     WeightsMismatchError, naming source."""
     expected = model.state_dict()
     cfg = model.pretrained_cfg
@@ -153,7 +154,7 @@ def load_pretrained_checked(model, state_dict: dict, source: str, *, adapt_class
             del state_dict[key]
         state_dict.update(model_head)
         if model.num_classes > 0:  # with num_classes=0 there is no classifier to train
-                adaptations.append(f"{name}: the weights ({source}) have {outputs} output neurons, "
+            adaptations.append(f"{name}: the weights ({source}) have {outputs} output neurons, "
                                f"the model {ours}; its last layer ({head[:-1]}) is newly "
                                f"initialised and needs training")
     if (first in state_dict and first in expected and state_dict[first].dim() == 4

@@ -452,7 +452,8 @@ class SNASCell(nn.Module):
         for i, j, op in (*genotype.forward_edges, *genotype.feedback_edges):
             self.edges[f"{i}_{j}"] = make_edge(op, channels, neuron)
         self.stepwise = genotype.has_feedback
-        self.read_nodes = {NUM_NODES - 1} | {int(key.split("_")[0]) for key in self.edges}
+        self.read_nodes = {NUM_NODES - 1} | {source for source, _, _ in (
+            *genotype.forward_edges, *genotype.feedback_edges)}  # nodes some edge leaves
 
     def _edge(self, i: int, j: int) -> Optional[nn.Module]:
         key = f"{i}_{j}"
