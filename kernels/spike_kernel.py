@@ -5,13 +5,18 @@ LIF layers respond to the inputs of one batch. Every LIF output at every timeste
 binary rows x_i = (out_i > 0) in {0, 1}^N (B rows, N neurons), adds to a [B, B] matrix
 
     p_i     = n_i / N                                  firing rate, n_i = x_i . 1
-    q[i,j]  = p_i (1 - p_j) + (1 - p_i) p_j            chance that rows with these rates differ
+    m[i,j]  = p_i (1 - p_j) + (1 - p_i) p_j            chance that a neuron differs between
+                                                       independent rows with these rates
+    q[i,j]  = m[i,j] N                                 their expected Hamming distance
     H[i,j]  = n_i + n_j - 2 x_i . x_j                  Hamming distance
     K      += N - 0.5 / (q + 1e-3) * H
 
-and the score is log|det(K / count)|, count being the number of LIF outputs added. This follows
-the authors' code (``model_snn.py``, ``find_best_neuroncell``), which divides by q + 1e-3 and not
-by N q + 1e-3 as the paper's normalisation would suggest.
+and the score is log|det(K / count)|, count being the number of LIF outputs added. This is
+the authors' code (``model_snn.py``, ``find_best_neuroncell``, the hook
+``computing_K_eachtime``): the rate mismatch is multiplied by N before 1e-3 is added, in
+float32, in the order rate, product, times N, plus 1e-3, then 0.5 / (...). Each term is
+N - 0.5 H / q: N minus half the observed distance over the expected one, so its informative
+part lies in the low bits of a number of size N.
 
 Layout of this file: the ``@triton.jit`` kernel and its launchers, the torch implementation of
 the same kernel (the CPU path), the ``torch.library`` custom op that accumulates into K in
@@ -51,7 +56,7 @@ __all__ = [
 SPIKE_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.bool,
                 torch.uint8)
 EPILOGUES = {"kernel": 0, "hamming": 1}
-RATE_EPSILON = 1e-3  # the authors' guard against q = 0
+RATE_EPSILON = 1e-3  # the authors' guard against q = 0 (rows that cannot differ)
 
 
 # ----------------------------------------------------------------------------- Triton
@@ -106,7 +111,7 @@ if triton is not None:
                                  EPILOGUE: tl.constexpr, BLOCK: tl.constexpr):
         """Elementwise over out [B, B] from the upper triangle of the Gram matrix gram [B, B]
         int32: H[i, j] = n_i + n_j - 2 G[i, j] with n_i = G[i, i]. EPILOGUE 0: out is the
-        float64 K and the term N - 0.5 / (q + 1e-3) H is added in place. EPILOGUE 1: out is
+        float64 K and the term N - 0.5 / (q + 1e-3) H (q = m N) is added in place. EPILOGUE 1: out is
         int64 and H is stored."""
         offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         mask = offsets < batch_size * batch_size
@@ -120,13 +125,14 @@ if triton is not None:
         hamming = row_count + col_count - 2 * shared
         if EPILOGUE == 0:
             # The authors' float32 operations, in their order (fp fusion is off at launch):
-            # p = n / N;  q = p_i (1 - p_j) + (1 - p_i) p_j;  r = 0.5 / (q + 1e-3);  N - r H
+            # p = n / N;  m = p_i (1 - p_j) + (1 - p_i) p_j;  r = 0.5 / (m N + 1e-3);  N - r H
             neurons_float = tl.zeros([BLOCK], dtype=tl.float32) + neuron_count
             row_rate = tl.math.div_rn(row_count.to(tl.float32), neurons_float)
             col_rate = tl.math.div_rn(col_count.to(tl.float32), neurons_float)
             rate_product = row_rate * (1.0 - col_rate) + (1.0 - row_rate) * col_rate
+            expected_distance = rate_product * neurons_float
             half = tl.full([BLOCK], 0.5, dtype=tl.float32)
-            rescale = tl.math.div_rn(half, rate_product + 1e-3)
+            rescale = tl.math.div_rn(half, expected_distance + 1e-3)
             term = (neurons_float - rescale * hamming.to(tl.float32)).to(tl.float64)
             tl.store(out_ptr + offsets, tl.load(out_ptr + offsets, mask=mask) + term, mask=mask)
         else:
@@ -248,7 +254,8 @@ def _accumulate_torch(kernel: Tensor, spikes: Tensor, binary: bool = False):
     neuron_count = hamming.new_full((), float(rows.shape[1]))
     rate = counts / neuron_count
     rate_product = rate[:, None] * (1 - rate[None, :]) + (1 - rate[:, None]) * rate[None, :]
-    rescale = torch.div(torch.full_like(rate_product, 0.5), rate_product + RATE_EPSILON)
+    expected_distance = rate_product * neuron_count
+    rescale = torch.div(torch.full_like(rate_product, 0.5), expected_distance + RATE_EPSILON)
     kernel += neuron_count - rescale * hamming
 
 
@@ -294,9 +301,9 @@ def hamming_kernel_reference(spikes: Tensor) -> Tensor:
     batch_size, neuron_count = x.shape
     full_matrix = torch.ones((batch_size, batch_size), device=x.device) * neuron_count
     rate = (x.sum(1) / neuron_count).unsqueeze(1)
-    rate_product = (rate @ (1 - rate.t())) + ((1 - rate) @ rate.t())
+    expected_distance = ((rate @ (1 - rate.t())) + ((1 - rate) @ rate.t())) * neuron_count
     rescale = torch.div(0.5 * torch.ones((batch_size, batch_size), device=x.device),
-                        rate_product + RATE_EPSILON)
+                        expected_distance + RATE_EPSILON)
     hamming = x @ (1 - x.t()) + (1 - x) @ x.t()
     return full_matrix - rescale * hamming
 

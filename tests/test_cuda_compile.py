@@ -74,7 +74,7 @@ def test_gram_matrix_uses_integer_tensor_cores(launches):
 
 
 def test_kernel_epilogue_rounds_as_the_authors(launches):
-    """N - 0.5 / (q + 1e-3) H in the authors' float32 operations and order: IEEE division and
+    """N - 0.5 / (m N + 1e-3) H in the authors' float32 operations and order: IEEE division and
     no fused multiply-add (the launch turns fp fusion off)."""
     for entry in _of(launches, "_hamming_epilogue_kernel", "EPILOGUE=0"):
         instructions = entry["instructions"]

@@ -120,22 +120,26 @@ def test_spikes_are_what_is_positive(device):
 
 
 def test_hand_computed_example(device):
-    # x = [[1, 0, 1], [0, 0, 1]]: N = 3, n = (2, 1), p = (2/3, 1/3), H = [[0, 1], [1, 0]]
-    # q[0,1] = p0 (1 - p1) + (1 - p0) p1 = 4/9 + 1/9 = 5/9;  q[0,0] = q[1,1] = 2 (2/9) = 4/9
-    # term = 3 - 0.5 / (q + 1e-3) H: 3 on the diagonal (H = 0), 3 - 0.5 / (5/9 + 0.001) = 2.10090
-    # det = 9 - 2.10090^2 = 4.58622, score = log 4.58622 = 1.52306
+    # Worked from the authors' hook (model_snn.py, computing_K_eachtime, lines 59-68), not
+    # from the kernel: x = [[1, 0, 1], [0, 0, 1]], N = 3, n = (2, 1), H = [[0, 1], [1, 0]]
+    # sparsity s = n / N = (2/3, 1/3)
+    # norm_K = (s (1 - s)^T + (1 - s) s^T) N:  [0,1]: (4/9 + 1/9) 3 = 5/3;  [0,0]: (2/9 + 2/9) 3 = 4/3
+    # rescale = 0.5 / (norm_K + 1e-3):  [0,1]: 0.5 / 1.667667 = 0.299820
+    # term = N - rescale H: 3 on the diagonal (H = 0), 3 - 0.299820 = 2.700180 off it
+    # det = 9 - 2.700180^2 = 1.709029, score = log 1.709029 = 0.535925
     spikes = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]], device=device)
-    off_diagonal = 3 - 0.5 / (5 / 9 + 1e-3)
+    off_diagonal = 2.700180
     expected = torch.tensor([[3.0, off_diagonal], [off_diagonal, 3.0]], dtype=torch.float64)
+    # tolerance: the hand values carry 6 decimals; float32 terms of size 3 round at 2.4e-7
     assert_equal(pairwise_hamming_reference(spikes).cpu(), torch.tensor([[0, 1], [1, 0]]), "H")
-    assert_close(hamming_kernel_reference(spikes).cpu(), expected, 1e-6, 1e-6, "reference term")
+    assert_close(hamming_kernel_reference(spikes).cpu(), expected, 1e-6, 0, "reference term")
     for backend in ("triton", "torch"):
         scorer = HammingKernelScorer(backend)
         scorer.add(spikes)
         scorer.add(spikes)  # K / count is the same term
         assert scorer.count == 2
-        assert_close(scorer.kernel.cpu() / 2, expected, 1e-6, 1e-6, f"{backend} K / count")
-        assert scorer.score() == pytest.approx(math.log(9 - off_diagonal**2), rel=1e-6)
+        assert_close(scorer.kernel.cpu() / 2, expected, 1e-6, 0, f"{backend} K / count")
+        assert scorer.score() == pytest.approx(0.535925, abs=2e-6)
 
 
 def _layer_outputs(batch_size, device):

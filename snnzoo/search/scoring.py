@@ -16,8 +16,9 @@ __all__ = ["score", "authors_score"]
 @torch.no_grad()
 def score(model: nn.Module, images: Tensor, backend: str = "auto") -> float:
     """log|det(K / L)| where K sums, over every LIF output at every timestep (L of them), the
-    B x B kernel N - 0.5 H / (q + 1e-3) of the batch's spike rows (H: Hamming distances, q:
-    the rows' firing-rate mismatch). The model stays in the mode it was given (the search
+    B x B kernel N - 0.5 H / (q + 1e-3) of the batch's N-neuron spike rows (H: Hamming
+    distances, q: the distance expected of rows with their firing rates, N times their rate
+    mismatch; see snnzoo.kernels.spike_kernel). The model stays in the mode it was given (the search
     scores in train mode, as the authors did), its buffers as they were: a train-mode pass
     would update BatchNorm's running statistics, which the score does not use (so the cells
     skip what only those would see, snnzoo.models.cells.spikes_only). -inf, with a warning,
