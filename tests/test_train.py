@@ -371,3 +371,36 @@ def test_a_resume_accepts_an_option_written_another_way(tmp_path, monkeypatch):
     assert same("dataset", recorded, "./flowers", {}) and same("dataset", recorded, recorded, {})
     assert not same("dataset", recorded, "fashion-mnist", {})
     assert train_module._dataset_option("fashion-mnist") == "fashion-mnist"
+
+
+def test_default_optimiser_is_the_authors_as_their_code_ran(tmp_path, monkeypatch):
+    # The authors' search_snn.py line 87: torch.optim.SGD(model.parameters(), args.learning_rate,
+    # args.momentum, args.weight_decay), with config.py's defaults 0.1, 0.9 and 5e-4 (lines
+    # 21-23). Positionally, SGD's fourth parameter is dampening: their runs had no weight decay.
+    built, authors_sgd = [], torch.optim.SGD
+
+    class RecordingSGD(authors_sgd):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(train_module.torch.optim, "SGD", RecordingSGD)
+    assert _train(tmp_path / "run", "--epochs", "1") == 0
+    ours = built[0].defaults
+    theirs = authors_sgd([torch.nn.Parameter(torch.zeros(1))], 0.1, 0.9, 5e-4).defaults
+    assert theirs["weight_decay"] == 0 and theirs["dampening"] == 5e-4
+    for key in ("lr", "momentum", "dampening", "weight_decay", "nesterov"):
+        assert ours[key] == theirs[key], key
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "dampening 0.0005, weight decay 0.0" in card
+
+
+def test_a_run_recorded_before_dampening_resumes_without_it(tmp_path, monkeypatch):
+    args = train_module.parse_args([*FAST, "--out", str(tmp_path)])
+    saved = {key: value for key, value in train_module._saved_args(args).items()
+             if key != "dampening"}
+    saved["weight_decay"] = 5e-4  # what such a run trained with
+    resumed = train_module.resumed_args(train_module.parse_args([*FAST, "--out", str(tmp_path),
+                                                                  "--resume"]),
+                                        saved, tmp_path)
+    assert resumed.dampening == 0.0 and resumed.weight_decay == 5e-4
