@@ -1,35 +1,57 @@
-"""Does the training-free score predict accuracy? Kendall's tau between the score of sampled
-architectures and their accuracy after brief training on Fashion-MNIST.
+"""Does the training-free score predict accuracy? Kendall's tau between scores of random
+cells and their accuracy after the same training on the full Fashion-MNIST training set.
 
-The paper reports tau = 0.646 on CIFAR-100 (fully trained networks). Here every
-architecture is the snasnet_fmnist macro network at a small width, scored untrained as the
-search does, then trained for --steps SGD steps (the authors' optimiser settings) on the
-Fashion-MNIST training set and measured on its test set.
+Cells: --cells random cells, half forward and half backward, drawn as the search draws them
+(distinct genotypes). Each is trained by ``python -m snnzoo.train`` with the same options
+(snasnet_fmnist's macro network at --width channels, the authors' recipe as their code ran
+it, --epochs on all 60,000 training images), then measured on the 10,000 test images. The
+first --twice cells of each kind are trained with a second seed: how much two seeds of one
+cell differ bounds what any score can predict.
 
-    python benchmarks/score_vs_accuracy.py [--architectures 20] [--steps 300] [--width 0.5]
+Scores, each of the untrained network of the trained architecture (the search's own
+settings: batch 256, 2 repeats, the training transform, T = 5):
+- SAHD: snnzoo.search's score, the authors' sparsity-aware Hamming kernel;
+- HD: the plain Hamming kernel N - H, without the sparsity term (the paper's ablation);
+- parameters: the parameter count;
+- random: a seeded uniform draw per cell (what chance gives).
+
+For each, Kendall's tau-b against the mean test accuracy of the cell's seeds, with a 95%
+bootstrap interval over cells. Resumable: every finished training run is appended to
+benchmarks/results/score_vs_accuracy_runs.jsonl at once (the run folders under --runs keep
+checkpoints, so an interrupted run continues where it stopped); scores are recomputed by
+the analysis, which writes score_vs_accuracy.json and score_vs_accuracy.png.
+
+    python benchmarks/score_vs_accuracy.py               # train what is missing, then analyse
+    python benchmarks/score_vs_accuracy.py --train-only  # (e.g. in the background)
+    python benchmarks/score_vs_accuracy.py --analyse-only
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (RESULTS_DIR, add_smoke_option, append_csv, device_name,  # noqa: E402
-                    markdown_table, parse_benchmark_args, versions)
+from common import RESULTS_DIR, add_smoke_option, device_name, parse_benchmark_args, versions  # noqa: E402
 
 from snnzoo.data import dataset_info, first_batch, load_dataset  # noqa: E402
-from snnzoo.evaluate import evaluate  # noqa: E402
-from snnzoo.search.run import (channels_last_by_default, model_args_for,  # noqa: E402
-                               score_candidate, unique_candidates)
-from snnzoo.models.snasnet import SNASNet  # noqa: E402
+from snnzoo.kernels.spike_kernel import pairwise_hamming  # noqa: E402
+from snnzoo.layers import LIF  # noqa: E402
+from snnzoo.models.snasnet import MODEL_ARGS, SNASNet  # noqa: E402
+from snnzoo.search import run as search_run  # noqa: E402
+from snnzoo.search.space import sample_genotypes  # noqa: E402
+
+RUNS_FILE = RESULTS_DIR / "score_vs_accuracy_runs.jsonl"
+RESULT_FILE = RESULTS_DIR / "score_vs_accuracy.json"
+PLOT_FILE = RESULTS_DIR / "score_vs_accuracy.png"
+BOOTSTRAP_SAMPLES = 2000
 
 
 def kendall_tau(x, y) -> float:
@@ -52,69 +74,255 @@ def kendall_tau(x, y) -> float:
     return (concordant - discordant) / denominator if denominator else 0.0
 
 
+def bootstrap_interval(x, y, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of tau over BOOTSTRAP_SAMPLES resamplings of the cells."""
+    generator = np.random.default_rng(seed)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    taus = []
+    for _ in range(BOOTSTRAP_SAMPLES):
+        pick = generator.integers(0, len(x), len(x))
+        taus.append(kendall_tau(x[pick], y[pick]))
+    low, high = np.percentile(taus, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def study_cells(count: int, seed: int) -> list[tuple[str, str]]:
+    """(genotype, cell kind): count // 2 distinct forward and backward cells each, drawn as
+    the search draws them."""
+    cells = []
+    for kind in ("forward", "backward"):
+        seen: list[str] = []
+        for genotype in sample_genotypes(kind, 100 * count, seed):
+            if str(genotype) not in seen:
+                seen.append(str(genotype))
+            if len(seen) == count // 2:
+                break
+        cells += [(genotype, kind) for genotype in seen]
+    return cells
+
+
+def study_jobs(args) -> list[dict]:
+    """One training run per cell and seed: seed 0 for all, seed 1 for the first --twice of
+    each kind."""
+    jobs = []
+    for genotype, kind in study_cells(args.cells, args.seed):
+        position = sum(1 for job in jobs if job["cell"] == kind and job["seed"] == 0)
+        for seed in ((0, 1) if position < args.twice else (0,)):
+            jobs.append(dict(genotype=genotype, cell=kind, seed=seed))
+    return jobs
+
+
+def _job_key(job: dict) -> tuple:
+    return job["genotype"], job["cell"], job["seed"]
+
+
+def read_runs() -> dict[tuple, dict]:
+    """Finished training runs by (genotype, cell, seed); a line cut short by a kill is skipped."""
+    runs = {}
+    if RUNS_FILE.exists():
+        for line in RUNS_FILE.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            runs[_job_key(record)] = record
+    return runs
+
+
+def train_options(args, job: dict, out: Path) -> list[str]:
+    return ["snasnet_fmnist", "--dataset", args.dataset, "--genotype", job["genotype"],
+            "--cell", job["cell"], "--width", str(args.width), "--epochs", str(args.epochs),
+            "--batch-size", str(args.batch_size), "--seed", str(job["seed"]),
+            "--eval-batch-size", "1000", "--checkpoint-minutes", "2", "--device", args.device,
+            "--out", str(out), *(["--resume"] if out.exists() else []),
+            *(["--max-steps", "2"] if args.smoke else [])]
+
+
+def train_missing(args):
+    """Train every job not yet in RUNS_FILE, appending each result as it finishes."""
+    from snnzoo import train as train_module
+
+    done = read_runs()
+    worker, workers = args.worker
+    missing = [job for number, job in enumerate(study_jobs(args))
+               if _job_key(job) not in done and number % workers == worker]
+    print(f"{len(done)} training runs done, {len(missing)} to go", file=sys.stderr)
+    for number, job in enumerate(missing, 1):
+        out = args.runs / f"{job['cell']}_{job['genotype'].replace(' ', '')}_seed{job['seed']}"
+        print(f"[{number}/{len(missing)}] {job}", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        train_module.main(train_options(args, job, out))
+        results = json.loads((out / "results.json").read_text())
+        record = dict(job, top1=results["top1"], images=results["images"],
+                      width=args.width, epochs=args.epochs, batch_size=args.batch_size,
+                      seconds=round(time.perf_counter() - started, 1),
+                      device=device_name(torch.device(args.device)), versions=versions())
+        if not args.smoke:
+            with open(RUNS_FILE, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+
+@torch.no_grad()
+def plain_hamming_score(model, images) -> float:
+    """log|det(K / L)| with K += N - H over every LIF output: the paper's HD kernel."""
+    kernel, count = torch.zeros((images.shape[0],) * 2, dtype=torch.float64), [0]
+
+    def add(lif, spikes, multistep):
+        for spikes_t in (spikes if multistep else (spikes,)):
+            kernel.add_(spikes_t[0].numel() - pairwise_hamming(spikes_t).double())
+            count[0] += 1
+
+    handles = [m.register_spike_hook(add) for m in model.modules() if isinstance(m, LIF)]
+    try:
+        model(images)
+    finally:
+        for handle in handles:
+            handle.remove()
+    sign, value = torch.linalg.slogdet(kernel / count[0])
+    return value.item() if sign != 0 else -math.inf
+
+
+def search_settings(args, kind: str) -> argparse.Namespace:
+    """The search's own defaults (python -m snnzoo.search), for this data set and cell kind."""
+    from snnzoo.search.__main__ import parse_args
+    search = parse_args(["--dataset", args.dataset, "--cell", kind, "--seed", str(args.seed),
+                         "--device", args.device])
+    search.channels_last = search_run.channels_last_by_default(torch.device(args.device))
+    return search
+
+
+def cell_scores(args, genotype: str, kind: str, train_set, info, index: int) -> dict:
+    """The four scores of the untrained network that the study trains (snasnet_fmnist with
+    cell 1 --width channels wide, as ``snnzoo.train --width`` builds it), scored as candidate
+    `index` of a search seeded with args.seed: SAHD by the search's score_candidate, HD on
+    the same weights and batches, the parameter count and a seeded random draw."""
+    search = search_settings(args, kind)
+    model_args = search_run.model_args_for(search, info)
+    model_args.update(width=args.width, classifier_width=MODEL_ARGS["snasnet_fmnist"]["classifier_width"])
+    device = torch.device(args.device)
+    candidate = search_run.Candidate(index, genotype)
+    sahd = search_run.score_candidate(candidate, model_args, train_set, search, device)
+    seed = search.seed * search_run.SEED_MULTIPLIER + index  # as score_candidate seeds
+    torch.manual_seed(seed)
+    model = SNASNet(genotype=genotype, **model_args).to(device).train()
+    hd = []
+    for repeat in range(search.repeat):
+        images, _ = first_batch(train_set, search.batch_size, seed=seed * 16 + repeat)
+        torch.manual_seed(seed * 16 + repeat)
+        hd.append(plain_hamming_score(model, images.to(device)))
+    return dict(sahd=sahd["score"], hd=float(np.mean(hd)),
+                parameters=sum(p.numel() for p in model.parameters()),
+                random=float(np.random.default_rng([args.seed, index]).uniform()))
+
+
+def analyse(args):
+    runs = read_runs()
+    info = dataset_info(args.dataset)
+    train_set = load_dataset(args.dataset, "train", augment=True)
+    rows = []
+    for index, (genotype, kind) in enumerate(study_cells(args.cells, args.seed)):
+        accuracies = {seed: runs[(genotype, kind, seed)]["top1"] for seed in (0, 1)
+                      if (genotype, kind, seed) in runs}
+        if not accuracies:
+            continue
+        print(f"scoring {kind} {genotype}", file=sys.stderr, flush=True)
+        scores = cell_scores(args, genotype, kind, train_set, info, index)
+        rows.append(dict(genotype=genotype, cell=kind, top1=float(np.mean(list(accuracies.values()))),
+                         top1_by_seed=accuracies, **scores))
+    summary = summarise(rows)
+    RESULT_FILE.write_text(json.dumps(dict(setting=setting(args), device=device_name(
+        torch.device(args.device)), versions=versions(), **summary, rows=rows), indent=2) + "\n")
+    plot(rows, summary, PLOT_FILE)
+    print(json.dumps(summary, indent=2))
+
+
+SCORES = {"sahd": "SAHD (snnzoo's search score)", "hd": "HD (no sparsity term)",
+          "parameters": "parameter count", "random": "random"}
+
+
+def summarise(rows: list[dict]) -> dict:
+    accuracy = [row["top1"] for row in rows]
+    taus = {}
+    for key in SCORES:
+        finite = [(row[key], row["top1"]) for row in rows if math.isfinite(row[key])]
+        x, y = zip(*finite) if finite else ((), ())
+        taus[key] = dict(tau=kendall_tau(x, y), interval=bootstrap_interval(x, y),
+                         cells=len(finite))
+    twice = [row["top1_by_seed"] for row in rows if len(row["top1_by_seed"]) == 2]
+    seed_gaps = [abs(pair[0] - pair[1]) for pair in twice]
+    seeds_tau = kendall_tau([pair[0] for pair in twice], [pair[1] for pair in twice])
+    return dict(cells=len(rows), kendall_tau=taus,
+                accuracy=dict(min=min(accuracy), max=max(accuracy), spread=max(accuracy) - min(accuracy),
+                              std=float(np.std(accuracy))),
+                seeds=dict(cells=len(twice), mean_gap=float(np.mean(seed_gaps)) if twice else None,
+                           max_gap=max(seed_gaps) if twice else None, tau_between_seeds=seeds_tau))
+
+
+def setting(args) -> str:
+    return (f"{args.cells} cells ({args.cells // 2} forward, {args.cells // 2} backward), "
+            f"snasnet_fmnist at width {args.width}, {args.epochs} epoch(s) of batch "
+            f"{args.batch_size} on all of {args.dataset}'s training set, the authors' recipe as "
+            f"run; top-1 on its test set; {args.twice} cells of each kind with two seeds")
+
+
+def plot(rows, summary, path: Path):
+    from snnzoo.viz import save_figure
+    import matplotlib.figure
+    figure = matplotlib.figure.Figure(figsize=(10, 8))
+    for place, (key, title) in enumerate(SCORES.items(), 1):
+        axes = figure.add_subplot(2, 2, place)
+        for kind, marker in (("forward", "o"), ("backward", "s")):
+            points = [(row[key], row["top1"]) for row in rows
+                      if row["cell"] == kind and math.isfinite(row[key])]
+            if points:
+                axes.scatter(*zip(*points), marker=marker, label=f"{kind} cells", alpha=0.8)
+        tau = summary["kendall_tau"][key]
+        axes.set_title(f"{title}\ntau {tau['tau']:.2f} [{tau['interval'][0]:.2f}, "
+                       f"{tau['interval'][1]:.2f}]", fontsize=10)
+        axes.set_xlabel(title.split(" (")[0])
+        axes.set_ylabel("test top-1 %")
+        if key == "parameters":
+            axes.set_xscale("log")
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def _worker(text: str) -> tuple[int, int]:
+    worker, _, workers = text.partition("/")
+    if not (worker.isdigit() and workers.isdigit() and int(worker) < int(workers)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not K/N with 0 <= K < N, e.g. 0/2")
+    return int(worker), int(workers)
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="fashion-mnist")
-    parser.add_argument("--architectures", type=int, default=20)
-    parser.add_argument("--cell", default="backward", choices=["forward", "backward"])
-    parser.add_argument("--steps", type=int, default=300, help="training steps per architecture")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--width", type=float, default=0.5, help="multiplies snasnet_fmnist's widths")
-    parser.add_argument("--score-batch", type=int, default=128)
-    parser.add_argument("--test-images", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cells", type=int, default=24, help="cells, half of each kind")
+    parser.add_argument("--twice", type=int, default=4,
+                        help="cells of each kind trained with a second seed")
+    parser.add_argument("--width", type=int, default=8, help="channels of cell 1")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0, help="draws the cells; seeds the scores")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--no-csv", action="store_true")
+    parser.add_argument("--runs", type=Path, default=Path("runs/score_vs_accuracy"),
+                        help="training run folders (checkpoints for resuming)")
+    parser.add_argument("--worker", type=_worker, default=(0, 1), metavar="K/N",
+                        help="train only every N-th run, from the K-th (0-based): N processes "
+                             "share the training (default: 0/1, all)")
+    phase = parser.add_mutually_exclusive_group()
+    phase.add_argument("--train-only", action="store_true")
+    phase.add_argument("--analyse-only", action="store_true")
     add_smoke_option(parser)
     args = parse_benchmark_args(parser, argv)
     if args.smoke:
-        args.dataset, args.architectures, args.steps, args.batch_size = "fashion-mnist-sample", 2, 1, 8
-        args.width, args.score_batch, args.test_images = 0.125, 8, 20
-    device = torch.device(args.device)
-    info = dataset_info(args.dataset)
-    train_set = load_dataset(args.dataset, "train", augment=False)
-    test_set = load_dataset(args.dataset, "test")
-    test_subset = torch.utils.data.Subset(test_set, range(min(args.test_images, len(test_set))))
-    search_args = argparse.Namespace(dataset=args.dataset, cell=args.cell, timesteps=5,
-                                     width=args.width, seed=args.seed, repeat=2,
-                                     batch_size=args.score_batch,
-                                     num_search=args.architectures * 3,
-                                     channels_last=channels_last_by_default(device))
-    model_args = model_args_for(search_args, info)
-    candidates = unique_candidates(search_args)[:args.architectures]
-    rows = []
-    for candidate in candidates:
-        started = time.perf_counter()
-        scored = score_candidate(candidate, model_args, train_set, search_args, device)
-        torch.manual_seed(args.seed)
-        model = SNASNet(genotype=candidate.genotype, **model_args).to(device).train()
-        optimizer = torch.optim.SGD(model.parameters(), 0.1, momentum=0.9, weight_decay=5e-4)
-        for step in range(args.steps):
-            images, labels = first_batch(train_set, args.batch_size, seed=args.seed * 7919 + step)
-            loss = F.cross_entropy(model(images.to(device)), labels.to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        accuracy = evaluate(model, DataLoader(test_subset, 500), device)["top1"]
-        rows.append(dict(genotype=candidate.genotype, score=scored["score"], top1=accuracy))
-        print(f"{candidate.genotype}  score {scored['score']:.3f}  top-1 {accuracy:.2f}%  "
-              f"({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-    finite = [row for row in rows if row["score"] != float("-inf")]
-    tau = kendall_tau([row["score"] for row in finite], [row["top1"] for row in finite])
-    setting = (f"{len(rows)} {args.cell} cells, snasnet_fmnist x{args.width}, {args.steps} steps "
-               f"of batch {args.batch_size} on {args.dataset}, test on {len(test_subset)} images")
-    print(f"\nKendall's tau between score and accuracy: {tau:.3f} ({setting}; "
-          f"{device_name(device)}, {versions()})\n")
-    print(markdown_table(["genotype", "score", "top-1 %"],
-                         [[f"`{r['genotype']}`", f"{r['score']:.3f}", f"{r['top1']:.2f}"]
-                          for r in sorted(rows, key=lambda r: -r["score"])]))
-    if not args.no_csv:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        (RESULTS_DIR / "score_vs_accuracy.json").write_text(
-            json.dumps(dict(tau=tau, setting=setting, device=device_name(device),
-                            versions=versions(), rows=rows), indent=2) + "\n")
-        append_csv("score_vs_accuracy", [dict(device=device_name(device), versions=versions(),
-                                              setting=setting, kendall_tau=f"{tau:.4f}")])
+        args.dataset, args.cells, args.twice, args.width = "fashion-mnist-sample", 2, 1, 2
+    if not args.analyse_only:
+        train_missing(args)
+    if not args.train_only and not args.smoke:
+        analyse(args)
 
 
 if __name__ == "__main__":

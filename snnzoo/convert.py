@@ -25,7 +25,8 @@ from snnzoo.models._pretrained import dtype_mismatches
 from snnzoo.models.genotype import Genotype, parse_genotype
 from snnzoo.models.reference import feedback_slots, forward_slots
 
-__all__ = ["authors_key_map", "convert_state_dict", "convert_checkpoint", "main"]
+__all__ = ["authors_key_map", "authors_network", "convert_state_dict", "convert_checkpoint",
+           "main"]
 
 _FIXED = {
     "downconv1.0.": "transition.0.", "downconv1.2.": "transition.2.",
@@ -63,6 +64,21 @@ def authors_key_map(genotype: Genotype) -> dict[str, str]:
                     mapping[f"{cell}.{list_name}.{slot}.1."] = f"{cell}.edges.{i}_{j}.conv."
                     mapping[f"{cell}.{list_name}.{slot}.2."] = f"{cell}.edges.{i}_{j}.bn."
     return mapping
+
+
+def authors_network(model) -> "AuthorsSNASNet":
+    """The authors' per-timestep network (snnzoo.models.reference) with model's weights and
+    buffers: snnzoo's SNASNet mapped back onto their key layout."""
+    from snnzoo.models.reference import AuthorsSNASNet
+    mapping = {ours: theirs for theirs, ours in authors_key_map(model.genotype_spec).items()}
+    state_dict = {}
+    for key, value in model.state_dict().items():
+        prefix = next(p for p in mapping if key.startswith(p))
+        state_dict[mapping[prefix] + key[len(prefix):]] = value
+    twin = AuthorsSNASNet(**model.model_args, num_classes=model.num_classes,
+                          in_chans=model.in_chans)
+    twin.load_state_dict(state_dict)
+    return twin.to(next(model.parameters()).device).train(model.training)
 
 
 def _convolution_entries(state_dict: dict) -> str:

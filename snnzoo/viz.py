@@ -26,7 +26,7 @@ from matplotlib.ticker import MaxNLocator
 
 from snnzoo.models.genotype import NUM_NODES, OPERATIONS, Genotype, parse_genotype
 
-__all__ = ["draw_cell", "score_histogram", "training_curves", "OPERATION_DESCRIPTIONS"]
+__all__ = ["draw_cell", "score_histogram", "training_curves", "save_figure", "OPERATION_DESCRIPTIONS"]
 
 OPERATION_DESCRIPTIONS = {
     "skip": "identity",
@@ -104,7 +104,7 @@ def draw_cell(genotype: CellLike, path: Union[str, Path], title: Optional[str] =
                             for op in used)
     figure.text(0.98, 0.03, definitions, ha="right", va="bottom", fontsize=9.5,
                 color="#333333", linespacing=1.4)
-    return _save_atomically(figure, Path(path))
+    return save_figure(figure, Path(path))
 
 
 def score_histogram(scores: Iterable[float], path: Union[str, Path], best: Optional[float] = None,
@@ -155,7 +155,7 @@ def score_histogram(scores: Iterable[float], path: Union[str, Path], best: Optio
     if handles:
         axes.legend(handles=handles, loc="upper left", fontsize=9, frameon=False)
     figure.tight_layout()
-    return _save_atomically(figure, Path(path))
+    return save_figure(figure, Path(path))
 
 
 def training_curves(rows: Iterable[dict], path: Union[str, Path]) -> Path:
@@ -187,7 +187,7 @@ def training_curves(rows: Iterable[dict], path: Union[str, Path]) -> Path:
         if axis.get_lines():
             axis.legend()
     figure.tight_layout()
-    return _save_atomically(figure, Path(path))
+    return save_figure(figure, Path(path))
 
 
 def _as_genotype(genotype: CellLike) -> Genotype:
@@ -229,7 +229,9 @@ def _draw_edge(axes, node_x: list, source: int, target: int, op: int, above: boo
     return height + 0.3
 
 
-def _save_atomically(figure: Figure, path: Path) -> Path:
+def save_figure(figure: Figure, path: Path) -> Path:
+    """Write figure to path as PNG, atomically (a temporary file in the folder, then renamed)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:

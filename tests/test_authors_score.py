@@ -125,3 +125,44 @@ def test_score_is_not_the_formula_without_n():
     for handle in handles:
         handle.remove()
     assert abs(hook.logdet() - expected) > 1.0
+
+
+def test_carry_state_repeats_the_authors_loop():
+    # model_snn.py lines 73-87: hooks registered once, then for each of the repeat batches K and
+    # num_actfun are zeroed and the network is called again, never reset (no reset_net): the
+    # second batch starts from the membranes (and the dropout mask) the first one left.
+    import argparse
+
+    from snnzoo.convert import authors_network
+    from snnzoo.search import run
+
+    dataset = load_dataset("fashion-mnist-sample", "train", augment=True)
+    model_args = dict(MODEL_ARGS["snasnet_fmnist"], width=6, classifier_width=32)
+    del model_args["genotype"]
+    args = argparse.Namespace(seed=5, repeat=2, batch_size=16, channels_last=False,
+                              carry_state=True)
+    candidate = run.Candidate(3, "0302 0030 3003 0000")
+    carried = run.score_candidate(candidate, model_args, dataset, args, torch.device("cpu"))
+
+    seed = 5 * run.SEED_MULTIPLIER + 3
+    torch.manual_seed(seed)
+    searchnet = authors_network(SNASNet(genotype=candidate.genotype, **model_args).train())
+    searchnet.rest_on_call = False
+    hook = AuthorsKernelHook(16)
+    for module in searchnet.modules():
+        if isinstance(module, LIF):
+            module.register_forward_hook(hook)
+    s = []
+    with torch.no_grad():
+        for j in range(2):
+            hook.K, hook.num_actfun = np.zeros((16, 16)), 0
+            inputs, _ = first_batch(dataset, 16, seed=seed * 16 + j)
+            torch.manual_seed(seed * 16 + j)
+            searchnet(inputs)
+            s.append(hook.logdet())
+    assert carried["repeats"] == pytest.approx(s, abs=1e-6)
+
+    args.carry_state = False
+    from_rest = run.score_candidate(candidate, model_args, dataset, args, torch.device("cpu"))
+    assert from_rest["repeats"][0] == pytest.approx(s[0], abs=1e-6), "the first batch starts at rest"
+    assert abs(from_rest["repeats"][1] - s[1]) > 1e-3, "the second does not, with --carry-state"

@@ -313,8 +313,8 @@ def test_training_curves_of_one_epoch_mark_it_and_leave_the_backend(tmp_path, mo
     import matplotlib
     from snnzoo import viz
     figures = []
-    saved = viz._save_atomically
-    monkeypatch.setattr(viz, "_save_atomically",
+    saved = viz.save_figure
+    monkeypatch.setattr(viz, "save_figure",
                         lambda figure, path: (figures.append(figure), saved(figure, path))[1])
     backend = matplotlib.get_backend()
     row = dict(epoch=1, lr=0.1, train_loss=2.1, train_top1=31.5, val_loss="", val_top1="",

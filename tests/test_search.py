@@ -557,3 +557,57 @@ def test_authors_score_refuses_multistep_neurons():
                            timesteps=3))
     with pytest.raises(ValueError, match=r"per-timestep neurons.*returned \(3, 6,"):
         authors_score(model, torch.randn(6, 1, 28, 28))
+
+
+def test_search_scores_training_images_as_transformed_for_training(tmp_path, monkeypatch):
+    # The authors score batches of their training set with its training transform (search_snn.py
+    # builds trainset with train_transform and hands it to find_best_neuroncell); snnzoo draws
+    # the crops (and flips) from the search's seed, so a rerun scores the same images.
+    from snnzoo.search import run
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
+    scored = []
+    original = run.score
+    monkeypatch.setattr(run, "score", lambda model, images, *a, **k:
+                        scored.append(images.clone()) or original(model, images, *a, **k))
+    out = tmp_path / "run"
+    _search(out, "--num-search", "1")
+    seed = (3 * run.SEED_MULTIPLIER + 0) * 16  # --seed 3, candidate 0, repeat 0
+    train = load_dataset("fashion-mnist-sample", "train", augment=True)
+    assert torch.equal(scored[0], first_batch(train, 12, seed=seed)[0])
+    plain = first_batch(load_dataset("fashion-mnist-sample", "train"), 12, seed=seed)[0]
+    assert not torch.equal(scored[0], plain)
+    settings = json.loads((out / "search.json").read_text())
+    assert (settings["score_version"], settings["augment"], settings["every_draw"],
+            settings["carry_state"]) == (2, True, False, False)
+    _search(tmp_path / "plain", "--num-search", "1", "--no-augment", "--name", "snasnet_plain")
+    assert torch.equal(scored[-1], plain)
+
+
+def test_a_search_scored_with_the_earlier_score_is_not_resumed(tmp_path, monkeypatch):
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
+    out = tmp_path / "run"
+    _search(out, "--num-search", "1")
+    settings = json.loads((out / "search.json").read_text())
+    for key in ("score_version", "augment", "every_draw", "carry_state"):
+        del settings[key]  # as a search.json written before the score was fixed
+    (out / "search.json").write_text(json.dumps(settings))
+    with pytest.raises(SystemExit, match=r"earlier score \(version 1.*another --out"):
+        _search(out, "--num-search", "2", "--resume")
+    assert len(_records(out)) == 1
+
+
+def test_every_draw_scores_repeated_cells_again(tmp_path, monkeypatch):
+    # --seed 0's first 8 backward draws hold 0002 0000 0000 0000 three times (indices 1, 2, 7)
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
+    options = [*QUICK[:-2], "--seed", "0", "--cell", "backward"]
+    search_main([*options, "--out", str(tmp_path / "distinct")])
+    search_main([*options, "--out", str(tmp_path / "every"), "--every-draw",
+                 "--name", "snasnet_every"])
+    distinct, every = _records(tmp_path / "distinct"), _records(tmp_path / "every")
+    assert [r["index"] for r in every] == list(range(8))
+    assert [r["index"] for r in distinct] == [0, 1, 3, 4, 5, 6]
+    repeated = [r for r in every if r["genotype"] == "0002 0000 0000 0000"]
+    assert [r["index"] for r in repeated] == [1, 2, 7]
+    assert len({r["score"] for r in repeated}) == 3, "each draw has its own weights and images"
+    for record in distinct:  # a cell's first draw scores the same either way
+        assert every[record["index"]]["score"] == record["score"]

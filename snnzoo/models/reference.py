@@ -143,11 +143,16 @@ class AuthorsSNASNet(nn.Module):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
+    rest_on_call = True
+    """False: a call starts from the membranes and dropout mask that the last one left, as the
+    authors' search runs its networks (it never calls reset_net); the cells' feedback is
+    cleared on every call either way (their neuron_init)."""
+
     def _rest(self):
         for module in self.modules():
-            if isinstance(module, LIF):
+            if isinstance(module, LIF) and self.rest_on_call:
                 module.reset()
-            elif isinstance(module, _StepDropout):
+            elif isinstance(module, _StepDropout) and self.rest_on_call:
                 module.mask = None
             elif isinstance(module, _AuthorsCell):
                 module.last = [0.0, 0.0, 0.0]

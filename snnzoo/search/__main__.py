@@ -45,6 +45,18 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "(default: 1)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds every candidate's weights and images (default: 0)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                        help="score on training images with the data set's training transform "
+                             "(random crop, and flips for the colour sets), seeded, as the "
+                             "authors do (default: on)")
+    parser.add_argument("--every-draw", action="store_true",
+                        help="score every one of the --num-search draws, a cell drawn twice "
+                             "twice, as the authors do (default: each distinct cell once)")
+    parser.add_argument("--carry-state", action="store_true",
+                        help="start each of a candidate's --repeat batches from the membranes "
+                             "the previous one left, as the authors' search does (it never "
+                             "resets its neurons; slower: it runs their per-timestep network); "
+                             "default: each batch from rest")
     add_device_option(parser)
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                         help="run the candidates in the channels_last memory format (default: "

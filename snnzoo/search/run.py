@@ -1,8 +1,10 @@
 """One search run: sample cells, score each untrained candidate, keep the best, emit it.
 
-Every candidate's network initialisation and image batches are seeded by (seed, candidate
-index), never by what ran before, so a run split over processes, interrupted and resumed, or
-repeated gives the same scores and the same winner on the same device.
+Every candidate's network initialisation and image batches (their training transform
+included) are seeded by (seed, candidate index), never by what ran before, so a run split
+over processes, interrupted and resumed, or repeated gives the same scores and the same
+winner on the same device. docs/search.md says where and why the procedure differs from the
+authors' by default, and which options give theirs.
 """
 
 from __future__ import annotations
@@ -38,10 +40,16 @@ SETTINGS = "search.json"
 BASE_MODEL = {"fashion-mnist-sample": "snasnet_fmnist", "fashion-mnist": "snasnet_fmnist",
               "cifar10": "snasnet_cifar10", "cifar100": "snasnet_cifar100",
               "tinyimagenet": "snasnet_tinyimagenet"}
+# What the score is: 1, snnzoo before the authors' formula was fixed (N missing from the
+# rescale); 2, the authors' (snnzoo.kernels.spike_kernel).
+SCORE_VERSION = 2
 # Settings that must match for --resume to continue a run.
 RUN_KEYS = ("dataset", "cell", "num_search", "batch_size", "repeat", "timesteps", "width",
-            "seed", "model_args", "channels_last")
-RUN_KEY_DEFAULTS = {"channels_last": False}  # what runs from before the key was recorded used
+            "seed", "model_args", "channels_last", "score_version", "augment", "every_draw",
+            "carry_state")
+# What runs from before a key was recorded used.
+RUN_KEY_DEFAULTS = {"channels_last": False, "score_version": 1, "augment": False,
+                    "every_draw": False, "carry_state": False}
 # In each variant folder the search writes: which run wrote it, so that no other run replaces it.
 RUN_MARKER = ".snnzoo-search-run.json"
 SEED_MULTIPLIER = 1_000_003  # candidate seed = seed x SEED_MULTIPLIER + index
@@ -67,20 +75,38 @@ def model_args_for(args, info) -> dict:
 def unique_candidates(args) -> list[Candidate]:
     """The seeded samples with repeats of an already drawn (pruned) genotype left out."""
     seen, candidates = set(), []
-    for index, genotype in enumerate(sample_genotypes(args.cell, args.num_search, args.seed)):
-        if str(genotype) not in seen:
-            seen.add(str(genotype))
-            candidates.append(Candidate(index, str(genotype)))
+    for candidate in all_draws(args):
+        if candidate.genotype not in seen:
+            seen.add(candidate.genotype)
+            candidates.append(candidate)
     return candidates
 
 
+def all_draws(args) -> list[Candidate]:
+    """Every one of the --num-search seeded samples, repeated genotypes included (the
+    authors' search scores each draw)."""
+    return [Candidate(index, str(genotype)) for index, genotype
+            in enumerate(sample_genotypes(args.cell, args.num_search, args.seed))]
+
+
+def search_candidates(args) -> list[Candidate]:
+    """What the search scores: every draw with --every-draw, else each distinct cell once."""
+    return all_draws(args) if getattr(args, "every_draw", False) else unique_candidates(args)
+
+
 def score_candidate(candidate: Candidate, model_args, dataset, args, device) -> dict:
-    """Mean score over --repeat batches of a freshly initialised network in train mode."""
+    """Mean score over --repeat batches of a freshly initialised network in train mode. Each
+    batch starts from rest, or with --carry-state from the state the previous batch left in
+    the authors' per-timestep network with the same weights (as their search runs)."""
     started = time.perf_counter()
     seed = args.seed * SEED_MULTIPLIER + candidate.index
     torch.manual_seed(seed)
     model = SNASNet(genotype=candidate.genotype, **model_args).to(device).train()
-    if args.channels_last:
+    if getattr(args, "carry_state", False):
+        from snnzoo.convert import authors_network
+        model = authors_network(model)
+        model.rest_on_call = False
+    elif args.channels_last:
         model.to(memory_format=torch.channels_last)
     repeats = []
     for repeat in range(args.repeat):
@@ -92,8 +118,8 @@ def score_candidate(candidate: Candidate, model_args, dataset, args, device) -> 
                 repeats=repeats, seconds=round(time.perf_counter() - started, 3))
 
 
-def read_records(out: Path, repair: bool = False) -> dict[str, dict]:
-    """Scored candidates by genotype, from candidates.jsonl and any per-rank files. A line cut
+def read_records(out: Path, repair: bool = False) -> dict[int, dict]:
+    """Scored candidates by sample index, from candidates.jsonl and any per-rank files. A line cut
     short by a kill is dropped (that candidate is scored again); with repair, files holding
     one are rewritten without it, so that appending continues on a clean line."""
     records = {}
@@ -109,7 +135,7 @@ def read_records(out: Path, repair: bool = False) -> dict[str, dict]:
                 continue
             valid.append(line)
             record["score"] = -math.inf if record["score"] is None else float(record["score"])
-            records[record["genotype"]] = record
+            records[record["index"]] = record
         cleaned = "".join(line + "\n" for line in valid)
         if repair and cleaned != text:
             _rewrite_atomically(path, cleaned)
@@ -246,6 +272,13 @@ def _check_settings(out: Path, settings: dict, previous: Optional[dict], resume:
         if previous is not None:
             changed = {key: (previous.get(key), settings[key]) for key in RUN_KEYS
                        if previous.get(key) != settings[key]}
+            if "score_version" in changed:
+                raise SystemExit(
+                    f"error: the search in {out} was scored with snnzoo's earlier score (version "
+                    f"{previous['score_version']}: N was missing from the kernel's rescale), and "
+                    f"its scores cannot be mixed with the authors' score that this version "
+                    f"computes (version {SCORE_VERSION}); start a new search with another --out, "
+                    f"or delete {out}")
             if changed:
                 raise SystemExit(f"error: --resume with different settings than the run in {out}: "
                                  + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items()))
@@ -278,7 +311,8 @@ def run_search(args) -> dict:
         raise SystemExit(f"error: {problem}")
     with exit_on_data_error():
         info = dataset_info(args.dataset)
-        dataset = load_dataset(args.dataset, "train", args.data_dir, args.download)
+        dataset = load_dataset(args.dataset, "train", args.data_dir, args.download,
+                               augment=args.augment)
     if info.input_size[1] != info.input_size[2]:
         side = min(info.input_size[1:])
         raise SystemExit(f"error: the images of {args.dataset} are {info.input_size[1]} x "
@@ -294,7 +328,9 @@ def run_search(args) -> dict:
     settings = dict(dataset=args.dataset, cell=args.cell, num_search=args.num_search,
                     batch_size=args.batch_size, repeat=args.repeat, timesteps=args.timesteps,
                     width=args.width, seed=args.seed, model_args=model_args,
-                    channels_last=args.channels_last,
+                    channels_last=args.channels_last, score_version=SCORE_VERSION,
+                    augment=args.augment, every_draw=args.every_draw,
+                    carry_state=args.carry_state,
                     run_id=(previous or {}).get("run_id") if args.resume else None)
     settings["run_id"] = settings["run_id"] or uuid.uuid4().hex
     args.run_id = settings["run_id"]
@@ -318,9 +354,9 @@ def run_search(args) -> dict:
         refusal, args.run_id = shared
     if refusal:
         raise SystemExit(refusal)
-    candidates = unique_candidates(args)
+    candidates = search_candidates(args)
     done = read_records(out)
-    mine = [c for k, c in enumerate(candidates) if k % world == rank and c.genotype not in done]
+    mine = [c for k, c in enumerate(candidates) if k % world == rank and c.index not in done]
     shard = out / (CANDIDATES if world == 1 else f"candidates.rank{rank}.jsonl")
     best = max((r["score"] for r in done.values()), default=-math.inf)
     bar = tqdm(mine, desc=f"scoring ({len(done)} done before)" if done else "scoring",
