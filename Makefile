@@ -24,6 +24,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/lif.py
 	$(BIN)/python benchmarks/scorer.py
 	$(BIN)/python benchmarks/models.py
+	$(BIN)/python scripts/docs_tables.py
 
 # Regenerate model_cards/ from the registered cfgs (never touches weights).
 cards: $(BIN)/.installed

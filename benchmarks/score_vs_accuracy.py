@@ -317,8 +317,10 @@ def main(argv=None):
     phase.add_argument("--analyse-only", action="store_true")
     add_smoke_option(parser)
     args = parse_benchmark_args(parser, argv)
-    if args.smoke:
+    if args.smoke:  # into a folder of its own: never resumes (or spoils) the study's runs
+        import tempfile
         args.dataset, args.cells, args.twice, args.width = "fashion-mnist-sample", 2, 1, 2
+        args.runs = Path(tempfile.mkdtemp(prefix="score_vs_accuracy_smoke_"))
     if not args.analyse_only:
         train_missing(args)
     if not args.train_only and not args.smoke:

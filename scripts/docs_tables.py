@@ -1,0 +1,166 @@
+"""Write the generated parts of docs/ from benchmarks/results: never typed by hand.
+
+A generated part of a page stands between ``<!-- BEGIN generated:NAME -->`` and
+``<!-- END generated:NAME -->``; NAME is a function of this script's GENERATORS, which reads
+the results and returns the Markdown. Pictures the pages show are copied into docs/images/.
+
+    python scripts/docs_tables.py           # rewrite the parts
+    python scripts/docs_tables.py --check   # exit 1 if a page is not what the results give
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DOCS = ROOT / "docs"
+PICTURES = {"score_vs_accuracy.png": "score_vs_accuracy.png"}
+BLOCK = re.compile(r"(<!-- BEGIN generated:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)"
+                   r"(<!-- END generated:(?P=name) -->)", re.S)
+
+
+def _read(name: str):
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _table(headers, rows) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _number(value, digits=2) -> str:
+    return "-inf" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _pending(source: str) -> str:
+    return f"*Not measured yet: `{source}` has not written its results.*"
+
+
+def score_change() -> str:
+    data = _read("score_change.json")
+    if data is None:
+        return _pending("benchmarks/score_change.py")
+    before, now = data["demo_winner_before"], data["demo_winner_now"]
+    rows = [["earlier kernel vs the authors' kernel, same images", f"{data['tau_formula']:.3f}"],
+            ["earlier search (earlier kernel, plain images) vs today's default",
+             f"{data['tau_procedure']:.3f}"]]
+    return "\n".join([
+        f"{data['setting']}; {data['finite']} of {data['candidates']} with finite scores. "
+        f"{data['device']}, {data['versions']}.", "",
+        _table(["compared", "Kendall's tau"], rows), "",
+        f"Winner of make demo's 40 draws: `{before['genotype']}` before, `{now['genotype']}` now "
+        f"({'the same cell' if before['genotype'] == now['genotype'] else 'another cell'}). "
+        f"Over all {data['candidates']}: `{data['winner_before']['genotype']}` before, "
+        f"`{data['winner_now']['genotype']}` now."])
+
+
+def demo_top() -> str:
+    data = _read("score_change.json")
+    if data is None:
+        return _pending("benchmarks/score_change.py")
+    demo = sorted((row for row in data["rows"] if row["index"] < 40),
+                  key=lambda row: (-row["today"] if math.isfinite(row["today"]) else math.inf,
+                                   row["index"]))
+    return _table(["rank", "genotype", "score", "index"],
+                  [[place, f"`{row['genotype']}`", f"{row['today']:.3f}", row["index"]]
+                   for place, row in enumerate(demo[:5], 1)])
+
+
+def search_choices() -> str:
+    data = _read("search_choices.json")
+    if data is None:
+        return _pending("benchmarks/search_choices.py")
+    every, carry = data["every_draw"], data["carry_state"]
+    rows = [["each distinct cell once (default) vs every draw (`--every-draw`)",
+             f"`{every['winner_default']}`", f"`{every['winner_every_draw']}`", "-"],
+            ["each batch from rest (default) vs carried state (`--carry-state`)",
+             f"`{carry['winner_default']}`", f"`{carry['winner_carry_state']}`",
+             f"{carry['kendall_tau']:.3f} over {carry['candidates']}"]]
+    return "\n".join([
+        f"{data['setting']}: {data['draws']} draws, {data['distinct']} distinct cells. "
+        f"{data['device']}, {data['versions']}.", "",
+        _table(["choice", "winner, default", "winner, authors'", "Kendall's tau"], rows), "",
+        f"Two draws of one cell score {_number(every['spread_within_cell'], 3)} apart (mean "
+        f"standard deviation over the {len(every['repeated_cells'])} cells drawn more than "
+        f"once); different cells, {_number(every['spread_across_cells'], 3)}. Carrying the "
+        f"state moves a candidate's score by {_number(carry['mean_abs_difference'], 3)} on "
+        f"average."])
+
+
+def score_vs_accuracy() -> str:
+    data = _read("score_vs_accuracy.json")
+    if data is None or "kendall_tau" not in data:
+        return _pending("benchmarks/score_vs_accuracy.py")
+    names = {"sahd": "SAHD, snnzoo's search score", "hd": "HD, no sparsity term",
+             "parameters": "parameter count", "random": "random"}
+    rows = [[name, f"{data['kendall_tau'][key]['tau']:.3f}",
+             f"[{data['kendall_tau'][key]['interval'][0]:.3f}, "
+             f"{data['kendall_tau'][key]['interval'][1]:.3f}]", data["kendall_tau"][key]["cells"]]
+            for key, name in names.items()]
+    accuracy, seeds = data["accuracy"], data["seeds"]
+    cells = _table(["cell", "genotype", "top-1 % (seeds)", "SAHD", "HD", "parameters"],
+                   [[row["cell"], f"`{row['genotype']}`",
+                     " / ".join(f"{v:.2f}" for v in row["top1_by_seed"].values()),
+                     _number(row["sahd"], 3), _number(row["hd"], 3), row["parameters"]]
+                    for row in sorted(data["rows"], key=lambda row: -row["top1"])])
+    return "\n".join([
+        f"{data['setting']}. {data['device']}, {data['versions']}.", "",
+        _table(["score", "Kendall's tau", "95% bootstrap interval", "cells"], rows), "",
+        f"Accuracies span {accuracy['min']:.2f}-{accuracy['max']:.2f}% ({accuracy['spread']:.2f} "
+        f"points, standard deviation {accuracy['std']:.2f}). Two seeds of one cell differ by "
+        f"{seeds['mean_gap']:.2f} points on average (at most {seeds['max_gap']:.2f}) over "
+        f"{seeds['cells']} cells; Kendall's tau between the two seeds' accuracies is "
+        f"{seeds['tau_between_seeds']:.3f}, about as high as any score can reach here.", "",
+        "![score against accuracy](images/score_vs_accuracy.png)", "",
+        "<details><summary>Every cell</summary>", "", cells, "", "</details>"])
+
+
+GENERATORS = {function.__name__: function
+              for function in (score_change, demo_top, search_choices, score_vs_accuracy)}
+
+
+def render(text: str) -> str:
+    def replace(match):
+        return match[1] + GENERATORS[match["name"]]().rstrip("\n") + "\n" + match[4]
+    return BLOCK.sub(replace, text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    stale = []
+    for page in sorted(DOCS.rglob("*.md")):
+        text = page.read_text()
+        rendered = render(text)
+        if rendered != text:
+            stale.append(page)
+            if not args.check:
+                page.write_text(rendered)
+    for source, target in PICTURES.items():
+        if (RESULTS / source).exists():
+            destination = DOCS / "images" / target
+            if not destination.exists() or destination.read_bytes() != (RESULTS / source).read_bytes():
+                stale.append(destination)
+                if not args.check:
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(RESULTS / source, destination)
+    if args.check and stale:
+        print("not what benchmarks/results give: " + ", ".join(str(p.relative_to(ROOT)) for p in stale)
+              + "; run python scripts/docs_tables.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
