@@ -486,8 +486,9 @@ def _getting_weights(facts: dict) -> list[str]:
     dataset = facts["dataset"].name
     data_flags = DATA_FLAGS.get(dataset, DEFAULT_DATA_FLAGS)
     lines = ["## Getting weights", "",
-             "Train them with the authors' recipe (SGD, lr 0.1, cosine schedule, 300 epochs, "
-             "batch 64; `--help` lists the options):", "",
+             "Train them with the authors' recipe as their code ran it (SGD, lr 0.1, momentum "
+             "0.9, dampening 5e-4, no weight decay, cosine schedule, 300 epochs, batch 64; "
+             "`--help` lists the options):", "",
              "```", f"python -m snnzoo.train {name} --dataset {dataset} {data_flags}", "```", ""]
     if name in AUTHORS_CHECKPOINT:
         checkpoint = AUTHORS_CHECKPOINT[name]
