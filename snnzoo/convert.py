@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from snnzoo.hub import _some
+from snnzoo.hub import _some, non_finite_problem
 from snnzoo.models._pretrained import dtype_mismatches
 from snnzoo.models.genotype import Genotype, parse_genotype
 from snnzoo.models.reference import feedback_slots, forward_slots
@@ -225,12 +225,9 @@ def convert_checkpoint(checkpoint: Path, model_name: str, out_dir: Path, genotyp
     if problems:
         raise ValueError(f"{checkpoint}: {problems[0]}; convert a checkpoint of the authors' "
                          f"network as saved")
-    non_finite = sorted(key for key, value in converted.items()
-                        if value.is_floating_point() and not bool(torch.isfinite(value).all()))
-    if non_finite:
-        raise ValueError(f"{checkpoint} holds NaN or infinite values in {len(non_finite)} "
-                         f"tensor(s) ({_some(non_finite)}): the training run it comes from "
-                         f"diverged; convert a checkpoint saved before that")
+    problem = non_finite_problem(converted, str(checkpoint))
+    if problem:
+        raise ValueError(problem)
     model.load_state_dict(converted, strict=True)
     try:
         return save_pretrained(model, out_dir)

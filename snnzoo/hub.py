@@ -208,6 +208,9 @@ def save_pretrained(model, directory: str | Path, model_card: str | None = None,
     if not pretrained_cfg or not pretrained_cfg.get("architecture"):
         raise ValueError(f"{type(model).__name__} has no pretrained_cfg naming its architecture; build it "
                          "with timm.create_model(...) so that config.json can say how to rebuild it.")
+    problem = non_finite_problem(model.state_dict(), f"{type(model).__name__} (to save in {directory})")
+    if problem:
+        raise ValueError(f"{problem}; nothing was written")
     extra_files = dict(extra_files or {})
     for name in extra_files:
         _check_extra_file_name(name)
@@ -299,6 +302,9 @@ def validate_model_folder(directory: str | Path) -> list[str]:
         return problems
     if isinstance(config.get("architecture"), str):
         problems += _architecture_problems(config, state_dict)
+        problem = non_finite_problem(state_dict, WEIGHTS_FILENAME)
+        if problem:
+            problems.append(problem)
     return problems
 
 
@@ -596,6 +602,22 @@ def _architecture_problems(config: dict, state_dict: dict) -> list[str]:
         problems.append(f"{len(mismatched)} tensor(s) have other shapes than {architecture} built with "
                         f"{model_args} expects (file vs model): {_some(mismatched)}")
     return problems
+
+
+def non_finite_tensors(state_dict: dict) -> list[str]:
+    """The names of the floating-point tensors of state_dict that hold NaN or infinity."""
+    return sorted(key for key, value in state_dict.items()
+                  if value.is_floating_point() and not bool(torch.isfinite(value).all()))
+
+
+def non_finite_problem(state_dict: dict, what: str) -> str | None:
+    """None, or the sentence refusing weights with NaN or infinite values (what: their owner)."""
+    names = non_finite_tensors(state_dict)
+    if not names:
+        return None
+    return (f"{what} holds NaN or infinite values in {len(names)} tensor(s) ({_some(names)}): "
+            f"the training run it comes from diverged; use weights saved before that, or train "
+            f"again with a smaller --lr")
 
 
 def _some(items: list[str], limit: int = 5) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import pickle
 import shlex
@@ -77,6 +78,8 @@ def _number_at_least(minimum, kind=int, above=False):
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
         if value < minimum or (above and value == minimum):
             raise argparse.ArgumentTypeError(
                 f"{text} must be {'greater than' if above else 'at least'} {minimum}")
@@ -354,6 +357,30 @@ class _TrainingBatches:
                 labels[index])
 
 
+def _stop_unless_finite(loss, epoch: int, step: int, lr: float, world: int):
+    """End the run before a non-finite loss reaches the weights: the last checkpoint stays as
+    it was, with finite weights. Every process stops together (one process's loss decides)."""
+    finite = torch.isfinite(loss.detach()).to(torch.int32)
+    if world > 1:
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    if not bool(finite):
+        raise SystemExit(
+            f"error: the training loss is {float(loss.detach())} at epoch {epoch + 1}, step "
+            f"{step + 1} (lr {lr:g}): the run diverged, and no weights were saved from this "
+            f"step. Start again with a smaller --lr (e.g. {lr / 10:g}); the last checkpoint, if "
+            f"any, holds the weights from before")
+
+
+def _stop_unless_finite_weights(model, epoch: int, step: int, lr: float):
+    """End the run before weights with NaN or infinity are saved (a step can overflow them
+    with a finite loss); the last checkpoint keeps the weights from before."""
+    problem = hub.non_finite_problem(model.state_dict(), "the model")
+    if problem:
+        where = f"at the end of epoch {epoch}" if step == 0 else f"at epoch {epoch + 1}, step {step}"
+        raise SystemExit(f"error: {where} (lr {lr:g}), {problem}; nothing was saved, and the "
+                         f"last checkpoint, if any, holds the weights from before")
+
+
 def _write_log(out: Path, rows):
     tmp = out / "log.csv.tmp"
     with open(tmp, "w", newline="") as handle:
@@ -474,6 +501,7 @@ def train(args) -> dict:
     training_batch = _TrainingBatches(train_set, info, device, args.seed)
 
     def checkpoint(epoch, step, loss_sum=0.0, correct=0, seen=0, epoch_seconds=0.0):
+        _stop_unless_finite_weights(model, epoch, step, scheduler.get_last_lr()[0])
         if rank == 0:
             _atomic_save(dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
                               scheduler=scheduler.state_dict(), epoch=epoch, step=step,
@@ -501,6 +529,7 @@ def train(args) -> dict:
                 with autocast(device, args.amp):
                     logits = network(images).float()
                 loss = F.cross_entropy(logits, labels)
+                _stop_unless_finite(loss, epoch, step, scheduler.get_last_lr()[0], world)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -404,3 +404,45 @@ def test_a_run_recorded_before_dampening_resumes_without_it(tmp_path, monkeypatc
                                                                   "--resume"]),
                                         saved, tmp_path)
     assert resumed.dampening == 0.0 and resumed.weight_decay == 5e-4
+
+
+@pytest.mark.parametrize("option, value", [("--lr", "nan"), ("--lr", "inf"), ("--momentum", "nan"),
+                                           ("--dampening", "-1"), ("--weight-decay", "inf")])
+def test_non_finite_or_negative_optimiser_options_are_refused(tmp_path, capsys, option, value):
+    with pytest.raises(SystemExit) as refused:
+        _train(tmp_path / "run", option, value)
+    assert refused.value.code == 2
+    assert option in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lr", ["1e30", "1e38"])
+def test_a_diverging_run_stops_with_one_error_and_saves_no_non_finite_weights(tmp_path, lr):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as stopped:
+        _train(out, "--epochs", "1", "--lr", lr)
+    message = str(stopped.value.code)
+    assert message.startswith("error: ") and "smaller --lr" in message, message
+    assert not (out / hub.WEIGHTS_FILENAME).exists()
+    if (out / "checkpoint.pt").exists():
+        saved = torch.load(out / "checkpoint.pt", weights_only=False)["model"]
+        assert not hub.non_finite_tensors(saved)
+
+
+def test_saving_or_publishing_non_finite_weights_is_refused(tmp_path):
+    import snnzoo
+    model = snnzoo.create_model("snasnet_fmnist", width=4)
+    folder = hub.save_pretrained(model, tmp_path / "good")
+    with torch.no_grad():
+        model.stem[0].weight[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN or infinite values in 1 tensor\(s\) \(stem.0.weight\)"):
+        hub.save_pretrained(model, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    # a folder whose weights were replaced on disk (digest recorded again) is refused by publish
+    from safetensors.torch import save_file
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, folder / hub.WEIGHTS_FILENAME, metadata={"format": "pt"})
+    config = json.loads((folder / "config.json").read_text())
+    config["pretrained_cfg"]["hf_hub_sha256"] = hub.file_sha256(folder / hub.WEIGHTS_FILENAME)
+    (folder / "config.json").write_text(json.dumps(config))
+    problems = hub.validate_model_folder(folder)
+    assert any("NaN or infinite" in problem for problem in problems), problems
