@@ -7,8 +7,8 @@
 Defaults are the authors' recipe as their code ran it: SGD lr 0.1, momentum 0.9, dampening
 5e-4 and no weight decay (their search_snn.py passes its 5e-4 positionally, where SGD takes
 dampening; --weight-decay 5e-4 --dampening 0 is the recipe as written), a cosine schedule
-down to lr/100 over the epochs, 300 epochs, batch 64, random crop and (CIFAR) horizontal
-flip, cross-entropy on the vote averaged over T.
+down to lr/100 over the epochs, 300 epochs, batch 64, random crop and (CIFAR, Tiny
+ImageNet) horizontal flip, cross-entropy on the vote averaged over T.
 
 The output folder gets log.csv (one row per epoch) and curves.png, checkpoint.pt (written
 atomically every epoch, every --checkpoint-minutes and on Ctrl-C or SIGTERM; --resume

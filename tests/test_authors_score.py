@@ -166,3 +166,28 @@ def test_carry_state_repeats_the_authors_loop():
     from_rest = run.score_candidate(candidate, model_args, dataset, args, torch.device("cpu"))
     assert from_rest["repeats"][0] == pytest.approx(s[0], abs=1e-6), "the first batch starts at rest"
     assert abs(from_rest["repeats"][1] - s[1]) > 1e-3, "the second does not, with --carry-state"
+
+
+def test_the_authors_network_keeps_its_dropout_mask_and_membranes_across_calls():
+    # SpikingJelly's clock_driven layer.Dropout draws its mask when it has none and keeps it
+    # until reset() (reset_net), as LIFNode keeps v; the authors' search never resets, so a
+    # second call reuses both. rest_on_call=True (every other use) starts each call anew.
+    from snnzoo.models.reference import AuthorsSNASNet
+    args = dict(MODEL_ARGS["snasnet_fmnist"], width=4, classifier_width=16)
+    torch.manual_seed(0)
+    network = AuthorsSNASNet(**args).train()
+    network.rest_on_call = False
+    images = torch.randn(6, 1, 28, 28)
+    with torch.no_grad():
+        network(images)
+        mask = network.classifier[0].mask
+        membranes = [m.v for m in network.modules() if isinstance(m, LIF)]
+        network._rest()  # what a call does first: the cells' feedback only
+        assert [m.v for m in network.modules() if isinstance(m, LIF)] == membranes
+        assert all(v is not None for v in membranes)
+        network(images)
+    assert network.classifier[0].mask is mask
+    network.rest_on_call = True
+    with torch.no_grad():
+        network(images)
+    assert network.classifier[0].mask is not mask

@@ -670,3 +670,17 @@ def test_timm_options_it_cannot_honour_are_clear_errors():
 def test_a_timesteps_overlay_is_the_models():
     model = snnzoo.create_model("snasnet_fmnist", **SMALL, pretrained_cfg_overlay=dict(timesteps=3))
     assert model.timesteps == model.pretrained_cfg["timesteps"] == 3
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_images_are_refused(bad):
+    # They gave all-zero logits without a word (a NaN membrane never crosses the threshold).
+    model = snnzoo.create_model("snasnet_fmnist", width=4, classifier_width=16).eval()
+    images = torch.randn(3, 1, 28, 28)
+    images[2, 0, 4, 9] = bad
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(the first at index \[2, 0, 4, 9\]"):
+        model(images)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model(images.unsqueeze(0).expand(2, -1, -1, -1, -1))  # a [T, B, C, H, W] sequence too
+    model.check_finite = False
+    assert model(images).shape == (3, 10)

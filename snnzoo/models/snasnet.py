@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Union
 
+import torch
 from torch import Tensor, nn
 from timm.models import generate_default_cfgs, register_model
 from timm.layers import to_2tuple
@@ -75,6 +76,7 @@ class SNASNet(nn.Module):
         self.num_features = 2 * width
         self.head_hidden_size = classifier_width
         self.drop_rate = drop_rate
+        self.check_finite = True  # refuse inputs with NaN or infinity (see _encode)
         self.model_args = dict(genotype=str(self.genotype_spec), cell=cell, width=width,
                                second_pool=second_pool, neurons_per_class=neurons_per_class,
                                classifier_width=classifier_width,
@@ -188,6 +190,13 @@ class SNASNet(nn.Module):
                 f"SNASNet expects images of {expected[0]} x {expected[1]} (height x width); got "
                 f"shape {tuple(x.shape)}: its classifier is built for that size, so resize the "
                 f"images or build the model with img_size={list(x.shape[-2:])}")
+        if self.check_finite and not _tracing() and not bool(torch.isfinite(x).all()):
+            bad = (~torch.isfinite(x)).nonzero()[0].tolist()
+            raise ValueError(
+                f"the input holds NaN or infinite values (the first at index {bad}: "
+                f"{x[tuple(bad)].item()}); the network would silently output zeros for such "
+                f"images. Check how they were loaded and normalised (a std of 0 divides by "
+                f"zero), or set model.check_finite = False to skip this check")
         if x.dim() == 4:  # direct encoding: the stem sees the static image once
             static = self.stem(x)
             return static.unsqueeze(0).expand(self.timesteps, *static.shape)
@@ -212,6 +221,12 @@ class SNASNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
+
+
+def _tracing() -> bool:
+    """Inside torch.compile, torch.export or torch.jit.trace, where a check that reads a
+    tensor's values on the host would break or freeze the graph."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
 
 
 def _mean_over_time(x: Tensor) -> Tensor:

@@ -29,8 +29,10 @@ tags:
 
 An SNASNet variant (Kim et al., *Neural Architecture Search for Spiking Neural Networks*,
 ECCV 2022, arXiv:2201.10355) whose {best['cell']} cell was found by snnzoo's training-free
-search on {best['dataset']}: the best of {best['scored']} distinct untrained candidates
-({best['sampled']} sampled), scored by the sparsity-aware Hamming kernel of their spikes.
+search on {best['dataset']}: the best of {best['scored']} untrained candidates
+({best['sampled']} sampled{", every draw scored" if best.get("every_draw") else ", each distinct cell once"}),
+scored by the sparsity-aware Hamming kernel of their spikes (score version
+{best.get("score_version", 1)}).
 
 **No weights are published for this variant**: it is an untrained architecture. Train it
 with `python -m snnzoo.train {name} --dataset {best['dataset']}`.
@@ -62,7 +64,9 @@ python -m snnzoo.search {" ".join(sys.argv[1:])}
 ```
 
 Width multiplier {args.width}, batch {args.batch_size}, {args.repeat} repeats, T={args.timesteps},
-seed {args.seed}; the network built here has {parameters:,} parameters.
+seed {args.seed}; images {"with the training transform" if args.augment else "unaugmented"};
+each repeat {"from the state the last one left" if args.carry_state else "from rest"}; the
+network built here has {parameters:,} parameters.
 
 | rank | genotype | score |
 |---|---|---|

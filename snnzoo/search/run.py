@@ -429,7 +429,9 @@ def finish(args, records, model_args, info, out: Path) -> dict:
               f"{record['index']:>6}", file=sys.stderr)
     best = dict(name=name, genotype=winner["genotype"], cell=args.cell, score=winner["score"],
                 index=winner["index"], scored=len(records), sampled=args.num_search,
-                dataset=args.dataset, model_args=model_args, top=top)
+                dataset=args.dataset, model_args=model_args, score_version=SCORE_VERSION,
+                augment=args.augment, every_draw=args.every_draw, carry_state=args.carry_state,
+                top=top)
     _rewrite_atomically(out / "best.json", json.dumps(
         dict(best, top=[_json_record(r) for r in top]), indent=2, allow_nan=False) + "\n")
     score_histogram([r["score"] for r in records], out / "scores.png", best=winner["score"],
