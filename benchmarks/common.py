@@ -23,10 +23,26 @@ import torch
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
+# The CPU features that decide which kernels oneDNN and inductor pick, recorded with every figure.
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
 def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model (as lscpu shows it), its CPU_FLAGS and the threads."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    present = " ".join(flag for flag in CPU_FLAGS if flag in flags) or "none of " + " ".join(CPU_FLAGS)
+    return f"{model} CPU ({present}), {torch.get_num_threads()} threads"
 
 
 def versions() -> str:
