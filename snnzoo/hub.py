@@ -150,10 +150,13 @@ def _download(repo_id: str, filename: str, revision: str | None, cache_dir, forc
 
 def load_state_dict(path: str | Path, sha256: str | None = None,
                     source: str | None = None) -> dict[str, torch.Tensor]:
-    """Load a .safetensors file on the CPU into a dict of tensors, checking its sha256 when given.
+    """Load a .safetensors file on the CPU into a dict of tensors, checking its sha256.
 
-    `source` (a repo id or URL) is named in errors. A corrupted or truncated file raises
-    WeightsIntegrityError; a pickle-based file is refused with ValueError.
+    The digest checked is `sha256` when given, else the one its model folder records (the
+    config.json beside a model.safetensors, as save_pretrained writes it): whatever records a
+    digest is checked on every load. `source` (a repo id or URL) is named in errors. A
+    corrupted, truncated or altered file raises WeightsIntegrityError; a pickle-based file is
+    refused with ValueError.
     """
     path = Path(path)
     origin = f" (from {source})" if source else ""
@@ -167,14 +170,32 @@ def load_state_dict(path: str | Path, sha256: str | None = None,
         raise ValueError(f"Refusing to load {path}{origin}: only .safetensors files are loaded, never "
                          "pickle-based checkpoints (.bin, .pth, .pt). Convert it once in a trusted "
                          "environment with safetensors.torch.save_file(torch.load(...)).")
+    recorded_in = None
+    if sha256 is None:
+        sha256 = recorded_sha256(path)
+        recorded_in = path.parent / CONFIG_FILENAME if sha256 is not None else None
     if sha256 is not None:
-        _check_sha256(path, sha256, source)
+        _check_sha256(path, sha256, source, recorded_in)
     try:
         return safetensors.torch.load_file(path, device="cpu")
     except safetensors.SafetensorError as error:
         raise WeightsIntegrityError(
             f"{path}{origin} is not a readable safetensors file ({error}): it is corrupted or "
             f"truncated. {_fix_for_damaged(path, source)}") from None
+
+
+def recorded_sha256(path: str | Path) -> str | None:
+    """The sha256 that the model folder of a weights file records for it (config.json's
+    pretrained_cfg beside model.safetensors), or None where nothing records one."""
+    path = Path(path)
+    if path.name != WEIGHTS_FILENAME:
+        return None
+    try:
+        config = json.loads((path.parent / CONFIG_FILENAME).read_text(encoding="utf-8"))
+        recorded = config["pretrained_cfg"][WEIGHTS_SHA256_KEY]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return recorded if isinstance(recorded, str) else None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -386,15 +407,17 @@ def _announced_sha256(path: Path) -> str | None:
     return None
 
 
-def _check_sha256(path: Path, expected: str, source: str | None) -> None:
+def _check_sha256(path: Path, expected: str, source: str | None,
+                  recorded_in: Path | None = None) -> None:
     actual = file_sha256(path)
     if actual == expected.lower():
         return
     origin = f" (from {source})" if source else ""
+    where = f" (recorded in {recorded_in})" if recorded_in else ""
     raise WeightsIntegrityError(
-        f"{path}{origin} has sha256 {actual}, expected {expected}: the file is corrupted, truncated, "
-        f"or not the published one. {_fix_for_damaged(path, source)} If the file was changed on "
-        f"purpose, update the recorded sha256.")
+        f"{path}{origin} has sha256 {actual}, expected {expected}{where}: the file is corrupted, "
+        f"truncated, or not the one its folder was saved with. {_fix_for_damaged(path, source)} "
+        f"If the file was changed on purpose, update the recorded sha256.")
 
 
 def _fix_for_damaged(path: Path, source: str | None) -> str:

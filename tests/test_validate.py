@@ -131,3 +131,36 @@ def test_a_json_path_in_a_missing_folder_is_refused_first(runs, tmp_path, monkey
                        str(tmp_path / "missing" / "v.json")])
     assert refused.value.code == 2
     assert f"the folder {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
+
+
+def _flip_exponent_bit(path, key):
+    """Flip one exponent bit of the first float32 of tensor `key` in a safetensors file."""
+    raw = bytearray(path.read_bytes())
+    header_size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + header_size])
+    offset = 8 + header_size + header[key]["data_offsets"][0]
+    raw[offset + 3] ^= 0x01  # the lowest exponent bit of a little-endian float32
+    path.write_bytes(bytes(raw))
+
+
+def test_a_model_folder_whose_recorded_digest_does_not_match_is_refused(tmp_path, capsys):
+    # It was measured as if nothing had happened: one exponent bit of stem.0.weight flipped in
+    # a copy of model_cards/snasnet_fmnist gave 93.75% instead of 94.25%, without a word.
+    import shutil
+    from pathlib import Path
+    folder = tmp_path / "snasnet_fmnist"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "model_cards" / "snasnet_fmnist", folder)
+    recorded = json.loads((folder / "config.json").read_text())["pretrained_cfg"]["hf_hub_sha256"]
+    _flip_exponent_bit(folder / hub.WEIGHTS_FILENAME, "stem.0.weight")
+    actual = hub.file_sha256(folder / hub.WEIGHTS_FILENAME)
+    with pytest.raises(SystemExit) as refused:
+        validate_main(["snasnet_fmnist", "--checkpoint", str(folder)])
+    message = str(refused.value.code)
+    assert message.startswith("error: ") and recorded in message and actual in message
+    assert str(folder / "config.json") in message
+    for load in (lambda: hub.load_state_dict(folder / hub.WEIGHTS_FILENAME),
+                 lambda: snnzoo.create_model("snasnet_fmnist", pretrained=True,
+                                             pretrained_cfg_overlay=dict(
+                                                 file=str(folder / hub.WEIGHTS_FILENAME)))):
+        with pytest.raises(hub.WeightsIntegrityError, match=f"has sha256 {actual}, expected {recorded}"):
+            load()
