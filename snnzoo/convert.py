@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from snnzoo import hub
 from snnzoo.hub import _some, non_finite_problem
 from snnzoo.models._pretrained import dtype_mismatches
 from snnzoo.models.genotype import Genotype, parse_genotype
@@ -203,6 +204,24 @@ def _shape_problem(converted: dict, expected: dict, model_name: str) -> str | No
             f"network. Pass the --model it was trained as (and its --genotype and --cell)")
 
 
+def output_folder_problem(out: Path) -> str | None:
+    """None if convert may write to out: it does not exist, is empty, or holds what convert
+    wrote there before (weights, config.json and the card it generates, nothing else). Any
+    other folder (a trained model's, with its card, pictures and measured claims) is refused."""
+    out = Path(out)
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        return f"--out {out} is a file; choose a folder"
+    names = sorted(path.name for path in out.iterdir())
+    written = sorted([hub.WEIGHTS_FILENAME, hub.CONFIG_FILENAME, hub.CARD_FILENAME])
+    if not names or (names == written and hub.has_default_card(out)):
+        return None
+    return (f"--out {out} holds {_some(names)}, which convert did not write (a trained model's "
+            f"folder, say: its card, pictures and measured claims would stand beside these "
+            f"weights); choose a new or empty --out")
+
+
 def convert_checkpoint(checkpoint: Path, model_name: str, out_dir: Path, genotype=None, cell=None):
     """Convert, check that the weights load strictly, and write the model folder."""
     import snnzoo
@@ -247,6 +266,10 @@ def main(argv=None) -> int:
     parser.add_argument("--cell", choices=["forward", "backward"], help="cell type (default: the model's)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     args = parser.parse_args(argv)
+    problem = output_folder_problem(args.out)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     try:
         folder = convert_checkpoint(args.checkpoint, args.model, args.out, args.genotype, args.cell)
     except (ValueError, OSError) as error:

@@ -248,8 +248,8 @@ def save_pretrained(model, directory: str | Path, model_card: str | None = None,
         config = json.loads((staging / CONFIG_FILENAME).read_text())
         config["pretrained_cfg"][WEIGHTS_SHA256_KEY] = file_sha256(staging / WEIGHTS_FILENAME)
         (staging / CONFIG_FILENAME).write_text(json.dumps(config, indent=2) + "\n")
-        if model_card is None and (directory / CARD_FILENAME).is_file():
-            model_card = _kept_card(directory, config["pretrained_cfg"][WEIGHTS_SHA256_KEY])
+        if model_card is None and _describes(directory, config["pretrained_cfg"][WEIGHTS_SHA256_KEY]):
+            model_card = (directory / CARD_FILENAME).read_text(encoding="utf-8")
             if replace_folder:  # the kept card's pictures stay with it
                 for name in _card_links(model_card):
                     if (directory / name).is_file() and not (staging / name).exists():
@@ -456,14 +456,23 @@ def _default_card(config: dict) -> str:
             f"`model.safetensors` sha256: `{config['pretrained_cfg'][WEIGHTS_SHA256_KEY]}`\n")
 
 
-def _kept_card(directory: Path, sha256: str) -> str:
-    """The folder's card, naming the new weights' sha256 where it named the old ones'."""
-    card = (directory / CARD_FILENAME).read_text(encoding="utf-8")
+def _describes(directory: Path, sha256: str) -> bool:
+    """Whether the folder's card (and the claims and pictures it holds) is about the weights
+    with this sha256: the folder records that digest for its own weights. A card about other
+    weights is never kept with new ones."""
+    if not (directory / CARD_FILENAME).is_file():
+        return False
+    return recorded_sha256(directory / WEIGHTS_FILENAME) == sha256
+
+
+def has_default_card(directory: Path) -> bool:
+    """Whether the model folder's card is the one save_pretrained generates for its config
+    (nothing was claimed in it)."""
     try:
-        old = json.loads((directory / CONFIG_FILENAME).read_text())["pretrained_cfg"][WEIGHTS_SHA256_KEY]
-    except (OSError, ValueError, KeyError, TypeError):
-        return card
-    return card.replace(old, sha256) if isinstance(old, str) and SHA256_PATTERN.fullmatch(old) else card
+        config = json.loads((directory / CONFIG_FILENAME).read_text(encoding="utf-8"))
+        return (directory / CARD_FILENAME).read_text(encoding="utf-8") == _default_card(config)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def _check_replaceable(directory: Path) -> None:

@@ -401,6 +401,12 @@ def _run_folder_problem(out: Path) -> str | None:
     if earlier:
         return (f"{out} holds files of an earlier run ({', '.join(earlier)}) and no checkpoint to "
                 f"continue from; choose another --out, or delete them to start again there")
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file; choose a folder for the run"
+    others = sorted(path.name for path in out.iterdir()) if out.is_dir() else []
+    if others:
+        return (f"--out {out} holds {hub._some(others)}: a run writes only into a new or empty "
+                f"folder (or continues its own with --resume); choose another --out")
     return None
 
 

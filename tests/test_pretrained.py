@@ -411,3 +411,24 @@ def test_convert_never_deletes_what_is_in_its_out_folder(tmp_path, capsys):
     assert status == 1 and "not a model folder" in capsys.readouterr().err
     assert sorted(path.name for path in (tmp_path / "work").iterdir()) == ["save.pth.tar",
                                                                         "thesis.tex"]
+
+
+def test_convert_writes_only_into_a_new_empty_or_its_own_folder(tmp_path, capsys):
+    # Into a trained model's folder it kept the old card's accuracy claims and pictures, deleted
+    # its log and rewrote only the sha256, so publish's consistency check passed.
+    import shutil
+    from pathlib import Path
+    _authors_checkpoint(tmp_path / "save.pth.tar", "snasnet_fmnist")
+    trained = tmp_path / "trained"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "model_cards" / "snasnet_fmnist", trained)
+    before = {path.name: path.read_bytes() for path in trained.iterdir()}
+    convert = [str(tmp_path / "save.pth.tar"), "--model", "snasnet_fmnist"]
+    assert convert_main([*convert, "--out", str(trained)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "which convert did not write" in error
+    assert "log.csv" in error and error.count("\n") == 1
+    assert {path.name: path.read_bytes() for path in trained.iterdir()} == before
+    (tmp_path / "empty").mkdir()
+    for out in ("new", "empty", "new"):  # the last: convert's own folder, written again
+        assert convert_main([*convert, "--out", str(tmp_path / out)]) == 0
+    assert hub.validate_model_folder(tmp_path / "new") == []

@@ -611,3 +611,19 @@ def test_every_draw_scores_repeated_cells_again(tmp_path, monkeypatch):
     assert len({r["score"] for r in repeated}) == 3, "each draw has its own weights and images"
     for record in distinct:  # a cell's first draw scores the same either way
         assert every[record["index"]]["score"] == record["score"]
+
+
+def test_the_search_writes_only_into_a_new_empty_or_its_own_folder(tmp_path, monkeypatch, capsys):
+    # Into an existing model folder it replaced its cell.png and mixed its files in, and
+    # publish then accepted the folder.
+    import shutil
+    monkeypatch.setenv("SNNZOO_VARIANTS_DIR", str(tmp_path / "variants"))
+    folder = tmp_path / "snasnet_fmnist"
+    shutil.copytree(ROOT / "model_cards" / "snasnet_fmnist", folder)
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    for resume in ([], ["--resume"]):
+        with pytest.raises(SystemExit, match=r"holds README.md, cell.png, .* but no search"):
+            _search(folder, "--num-search", "1", *resume)
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+    (tmp_path / "empty").mkdir()
+    assert _search(tmp_path / "empty", "--num-search", "1") == 0

@@ -446,3 +446,14 @@ def test_saving_or_publishing_non_finite_weights_is_refused(tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     problems = hub.validate_model_folder(folder)
     assert any("NaN or infinite" in problem for problem in problems), problems
+
+
+def test_a_new_run_into_a_folder_of_other_files_is_refused(tmp_path):
+    out = tmp_path / "variant"
+    out.mkdir()
+    (out / "README.md").write_text("a searched variant's card\n")
+    (out / "cell.png").write_bytes(b"png")
+    with pytest.raises(SystemExit, match=r"holds README.md, cell.png: a run writes only into a new "
+                                         r"or empty folder"):
+        _train(out)
+    assert sorted(path.name for path in out.iterdir()) == ["README.md", "cell.png"]

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from snnzoo._files import write_text_atomically as _rewrite_atomically
 from snnzoo.distributed import init_distributed
-from snnzoo.hub import move_into_place
+from snnzoo.hub import _some, move_into_place
 from snnzoo.data import dataset_info, exit_on_data_error, first_batch, load_dataset
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet
 from snnzoo.models.variants import register_variant, variants_dirs, write_variant_config
@@ -265,6 +265,13 @@ def _settings_of_the_winner(settings: dict) -> dict:
 
 
 def _check_settings(out: Path, settings: dict, previous: Optional[dict], resume: bool):
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"error: --out {out} is a file; choose a folder for the search")
+    others = sorted(path.name for path in out.iterdir()) if out.is_dir() else []
+    if previous is None and not (out / CANDIDATES).exists() and others:
+        raise SystemExit(f"error: --out {out} holds {_some(others)} but no search ({SETTINGS}): "
+                         f"the search writes only into a new or empty folder, or continues its "
+                         f"own run there; choose another --out")
     if previous is not None or (out / CANDIDATES).exists():
         if not resume:
             raise SystemExit(f"error: {out} holds a search already; pass --resume to continue "
