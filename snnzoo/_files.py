@@ -19,3 +19,12 @@ def write_text_atomically(path, text: str) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def give_new_file_mode(path) -> Path:
+    """Set path's mode to that of any new file under the process's umask (0644 under the usual
+    022), for files that a library creates with a stricter one (safetensors writes 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+    return Path(path)

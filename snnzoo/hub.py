@@ -45,6 +45,8 @@ from huggingface_hub.errors import (
 )
 from timm.models._hub import save_config_for_hf
 
+from snnzoo._files import give_new_file_mode
+
 try:  # huggingface_hub 2.x speaks HTTP through httpx2, 1.x through httpx
     from httpx2 import TransportError
 except ImportError:  # pragma: no cover
@@ -244,6 +246,7 @@ def save_pretrained(model, directory: str | Path, model_card: str | None = None,
         state_dict = {key: tensor.detach().to("cpu").contiguous()
                       for key, tensor in model.state_dict().items()}
         safetensors.torch.save_file(state_dict, staging / WEIGHTS_FILENAME, metadata={"format": "pt"})
+        give_new_file_mode(staging / WEIGHTS_FILENAME)
         save_config_for_hf(model, staging / CONFIG_FILENAME, model_args=getattr(model, "model_args", None))
         config = json.loads((staging / CONFIG_FILENAME).read_text())
         config["pretrained_cfg"][WEIGHTS_SHA256_KEY] = file_sha256(staging / WEIGHTS_FILENAME)

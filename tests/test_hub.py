@@ -552,3 +552,15 @@ def test_saving_other_weights_into_a_folder_keeps_its_card_true(tmp_path):
     save_pretrained(other, folder)  # as convert does, twice into one --out
     assert validate_model_folder(folder) == []
     assert file_sha256(folder / "model.safetensors") in (folder / "README.md").read_text()
+
+
+def test_saved_files_have_the_usual_permissions(tmp_path):
+    # safetensors creates its file 0600: a folder shared with others had unreadable weights.
+    previous = os.umask(0o022)
+    try:
+        _, folder = saved_model_folder(tmp_path / "tiny")
+    finally:
+        os.umask(previous)
+    modes = {path.name: path.stat().st_mode & 0o777 for path in folder.iterdir()}
+    assert modes == {name: 0o644 for name in modes}, modes
+    assert folder.stat().st_mode & 0o777 == 0o755
