@@ -276,14 +276,16 @@ def plot(rows, summary, path: Path):
                       if row["cell"] == kind and math.isfinite(row[key])]
             if points:
                 axes.scatter(*zip(*points), marker=marker, label=f"{kind} cells", alpha=0.8)
+        for row in rows:  # a cell trained with two seeds: both accuracies, joined
+            if len(row["top1_by_seed"]) == 2 and math.isfinite(row[key]):
+                axes.plot([row[key]] * 2, list(row["top1_by_seed"].values()), color="0.6",
+                          linewidth=1, zorder=0)
         tau = summary["kendall_tau"][key]
         axes.set_title(f"{title}\ntau {tau['tau']:.2f} [{tau['interval'][0]:.2f}, "
                        f"{tau['interval'][1]:.2f}]", fontsize=10)
         axes.set_xlabel(title.split(" (")[0])
         axes.set_ylabel("test top-1 %")
-        if key == "parameters":
-            axes.set_xscale("log")
-        axes.legend(fontsize=8)
+        axes.legend(fontsize=8, title="grey: two seeds", title_fontsize=8)
     figure.tight_layout()
     save_figure(figure, path)
 
