@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from snnzoo import hub
+from snnzoo._options import add_debug_option
 from snnzoo.hub import _some, non_finite_problem
 from snnzoo.models._pretrained import dtype_mismatches
 from snnzoo.models.genotype import Genotype, parse_genotype
@@ -265,6 +266,7 @@ def main(argv=None) -> int:
                                            "(default: the model's)")
     parser.add_argument("--cell", choices=["forward", "backward"], help="cell type (default: the model's)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
+    add_debug_option(parser)
     args = parser.parse_args(argv)
     problem = output_folder_problem(args.out)
     if problem:
@@ -273,6 +275,8 @@ def main(argv=None) -> int:
     try:
         folder = convert_checkpoint(args.checkpoint, args.model, args.out, args.genotype, args.cell)
     except (ValueError, OSError) as error:
+        if args.debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 1
     config = json.loads((folder / "config.json").read_text())

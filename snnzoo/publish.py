@@ -15,6 +15,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi, get_token
 from huggingface_hub.errors import OfflineModeIsEnabled
 
+from snnzoo._options import add_debug_option
 from snnzoo.hub import (PICKLE_SUFFIXES, TransportError, _first_line, model_folder_files,
                         validate_model_folder)
 
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Hub access token with write permission (never printed)")
     parser.add_argument("--message", metavar="TEXT",
                         help="commit message; default: 'Upload <folder> with snnzoo'")
+    add_debug_option(parser)
     return parser
 
 
@@ -140,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         publish(args.directory, args.repo_id, revision=args.revision, private=args.private, token=args.token,
                 dry_run=args.dry_run, commit_message=args.message)
     except PublishError as error:
+        if args.debug:
+            raise
         print(f"error: {_redact(str(error), args.token)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

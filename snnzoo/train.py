@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 import snnzoo
 from snnzoo import hub
 from snnzoo._files import write_text_atomically
-from snnzoo._options import add_data_options, add_device_option
+from snnzoo._options import add_data_options, add_debug_option, add_device_option, cli_errors
 from snnzoo.distributed import init_distributed
 from snnzoo.data import (DATASETS, dataset_info, draw_crops, evaluation_batches,
                          exit_on_data_error, load_dataset, tensor_source, transform_batch)
@@ -90,6 +90,27 @@ def _number_at_least(minimum, kind=int, above=False):
 _POSITIVE = _number_at_least(1)
 
 
+SEED_LIMIT = 2 ** 29  # a step's draws are seeded by (seed x 100003 + epoch) x 100003 + step
+
+
+def _seed(text: str) -> int:
+    seed = _number_at_least(-SEED_LIMIT + 1)(text)
+    if seed >= SEED_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"{text} is too large: each step's images are drawn with the seed (seed x 100003 + "
+            f"epoch) x 100003 + step, which must fit in 64 bits; use a seed between "
+            f"{-SEED_LIMIT + 1} and {SEED_LIMIT - 1}")
+    return seed
+
+
+def _compile_backend(name: str) -> str:
+    backends = torch.compiler.list_backends()
+    if name not in backends:
+        raise argparse.ArgumentTypeError(f"{name!r} is not a torch.compile backend here; use one "
+                                         f"of {', '.join(backends)}")
+    return name
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m snnzoo.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,14 +146,16 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
                         help="channels_last memory format")
     parser.add_argument("--torchcompile", nargs="?", const="inductor", default=None,
+                        type=_compile_backend,
                         metavar="BACKEND",
                         help="torch.compile the training step with BACKEND (default inductor; the "
                              "first steps compile; on the CPU the neurons fuse into the graph); "
                              "evaluation stays eager")
     add_device_option(parser)
+    add_debug_option(parser)
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="LIF implementation (see snnzoo.layers.LIF; default: auto)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=_seed, default=0,
                         help="seeds the weights, the batches and their augmentation (default: 0)")
     parser.add_argument("--workers", type=_number_at_least(0), default=0,
                         help="data loader workers for evaluating image folders (in-memory data "
@@ -410,19 +433,30 @@ def _run_folder_problem(out: Path) -> str | None:
     return None
 
 
-def _read_checkpoint(path: Path, device) -> dict:
-    """A training checkpoint, or an error naming the file if it cannot be read."""
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "step", "rng", "rows", "best",
+                   "args")
+
+
+def read_training_checkpoint(path: Path, device="cpu", required=CHECKPOINT_KEYS) -> dict:
+    """A snnzoo.train checkpoint.pt (tensors and plain values only, weights_only), holding the
+    `required` entries and a state dict of tensors under "model", or an error naming the file:
+    the one reader of training checkpoints (train --resume, validate --checkpoint)."""
     try:
         saved = torch.load(path, map_location=device, weights_only=True)
-    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
-        raise SystemExit(f"error: {path} is corrupted or truncated ({type(error).__name__}: {error}); "
-                         f"put back an intact copy, or delete it and train again without --resume")
-    missing = [key for key in ("model", "optimizer", "scheduler", "epoch", "step", "rng", "rows",
-                               "best", "args") if not isinstance(saved, dict) or key not in saved]
+    except (OSError, EOFError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as error:
+        reason = str(error).splitlines()[0] if str(error) else ""
+        raise SystemExit(f"error: {path} is corrupted or truncated, or not a snnzoo.train "
+                         f"checkpoint ({type(error).__name__}: {reason}); put back an intact "
+                         f"copy of it") from None
+    missing = [key for key in required if not isinstance(saved, dict) or key not in saved]
+    weights = saved.get("model") if isinstance(saved, dict) else None
+    if not missing and not (isinstance(weights, dict) and weights
+                            and all(isinstance(t, torch.Tensor) for t in weights.values())):
+        missing = ["a 'model' state dict of tensors"]
     if missing:
         raise SystemExit(f"error: {path} is not a snnzoo.train checkpoint (it lacks "
-                         f"{', '.join(missing)}); put back the run's checkpoint or train without "
-                         f"--resume")
+                         f"{', '.join(missing)}); put back the run's own checkpoint.pt")
     return saved
 
 
@@ -463,7 +497,7 @@ def train(args) -> dict:
     saved = None
     if args.resume:
         if (out / CHECKPOINT).exists():
-            saved = _read_checkpoint(out / CHECKPOINT, device)
+            saved = read_training_checkpoint(out / CHECKPOINT, device)
             args = resumed_args(args, saved["args"], out / CHECKPOINT)
         elif not (out / FINISHED_RUN).exists():
             raise SystemExit(f"error: --resume but {out / CHECKPOINT} does not exist; run without "
@@ -674,7 +708,8 @@ def _restore(saved: dict, model, optimizer, scheduler, device) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     keep_freed_memory()  # large activations reuse memory (snnzoo.memory)
-    train(args)
+    with cli_errors(args.debug):
+        train(args)
     return 0
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
-import zipfile
+import tempfile
 from pathlib import Path
 
 import torch
@@ -23,11 +22,11 @@ from timm.utils import reparameterize_model
 import snnzoo
 from snnzoo import hub
 from snnzoo._files import write_text_atomically
-from snnzoo._options import add_data_options, add_device_option
+from snnzoo._options import add_data_options, add_debug_option, add_device_option, cli_errors
 from snnzoo.data import dataset_info, evaluation_batches, exit_on_data_error, load_dataset
 from snnzoo.evaluate import evaluate
 from snnzoo.memory import keep_freed_memory
-from snnzoo.train import _POSITIVE, CHECKPOINT, _typed_saved_args
+from snnzoo.train import _POSITIVE, CHECKPOINT, _typed_saved_args, read_training_checkpoint
 
 
 def _weights_file(path: Path) -> Path:
@@ -49,21 +48,8 @@ def _weights_file(path: Path) -> Path:
 
 
 def _read_training_checkpoint(path: Path) -> dict:
-    """A snnzoo.train checkpoint.pt, or an error naming the file."""
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
-        raise SystemExit(f"error: {path} cannot be read as a snnzoo.train checkpoint: it is "
-                         f"corrupted, truncated or not one ({type(error).__name__}: "
-                         f"{str(error).splitlines()[0] if str(error) else ''}); pass model.safetensors "
-                         f"or an intact checkpoint.pt") from None
-    weights = saved.get("model") if isinstance(saved, dict) else None
-    if not isinstance(weights, dict) or not weights or \
-            not all(isinstance(tensor, torch.Tensor) for tensor in weights.values()):
-        raise SystemExit(f"error: {path} is neither a .safetensors file nor a snnzoo.train checkpoint "
-                         f"(no 'model' state dict of tensors in it); pass model.safetensors or the "
-                         f"run's checkpoint.pt")
-    return saved
+    """A snnzoo.train checkpoint.pt with at least its weights, or an error naming the file."""
+    return read_training_checkpoint(path, required=("model",))
 
 
 def load_weights(path: Path) -> dict:
@@ -126,6 +112,12 @@ def _check_json_path(parser, path: Path | None):
     if not path.parent.is_dir():
         parser.error(f"--json {path}: the folder {path.parent} does not exist; create it first or "
                      f"choose another path")
+    try:  # found now, not after the whole evaluation
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        parser.error(f"--json {path}: cannot write in {path.parent} ({error.strerror}); choose "
+                     f"another path")
 
 
 def _write_json_atomically(path: Path, result: dict):
@@ -147,6 +139,7 @@ def main(argv=None) -> int:
                         help="(default: test)")
     parser.add_argument("--batch-size", type=_POSITIVE, default=256, help="(default: 256)")
     add_device_option(parser)
+    add_debug_option(parser)
     parser.add_argument("--amp", action="store_true", help="bf16 autocast")
     parser.add_argument("--channels-last", action="store_true",
                         help="compute in the channels_last memory format (faster on the CPU)")
@@ -157,7 +150,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     _check_json_path(parser, args.json)
     keep_freed_memory()  # large activations reuse memory (snnzoo.memory)
+    with cli_errors(args.debug):
+        return validate(args)
 
+
+def validate(args) -> int:
+    """Measure the model on the data set as the options say; print and return 0."""
     with exit_on_data_error():  # before the weights: missing data fails at once
         info = dataset_info(args.dataset)
         data = load_dataset(args.dataset, args.split, args.data_dir, args.download)

@@ -347,7 +347,7 @@ def test_default_names_are_valid_variant_names():
     ("--width", "-1", "--width -1.0 must be a positive number"),
     ("--seed", "100000000000000", "--seed 100000000000000 is out of range: .* use a seed between"),
     ("--seed", "-100000000000000", "--seed -100000000000000 is out of range"),
-    ("--device", "gpu7", "--device 'gpu7' is not a device"),
+    ("--device", "gpu7", "argument --device: 'gpu7' is not a device"),
     ("--batch-size", "0", "--batch-size 0 must be at least 2 .the kernel compares images."),
     ("--batch-size", "1", "--batch-size 1 must be at least 2"),
 ])
@@ -359,7 +359,7 @@ def test_bad_numbers_are_refused_in_argument_parsing(tmp_path, capsys, option, v
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_a_gpu_is_refused_before_anything_is_written(tmp_path, capsys):
     _refused(capsys, [*TINY, "--device", "cuda", "--out", str(tmp_path / "run")],
-             "--device cuda but no CUDA GPU is visible here .* use --device cpu")
+             "argument --device: cuda but no CUDA GPU is visible here .* use --device cpu")
     assert not (tmp_path / "run").exists()
 
 

@@ -24,7 +24,7 @@ import math
 import sys
 from pathlib import Path
 
-from snnzoo._options import add_data_options, add_device_option
+from snnzoo._options import add_data_options, add_debug_option, add_device_option, cli_errors
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,6 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "resets its neurons; slower: it runs their per-timestep network); "
                              "default: each batch from rest")
     add_device_option(parser)
+    add_debug_option(parser)
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                         help="run the candidates in the channels_last memory format (default: "
                              "a resumed run keeps its own; a new run uses it on the CPU, where "
@@ -79,11 +80,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                      f"images)")
     if not math.isfinite(args.width) or args.width <= 0:
         parser.error(f"--width {args.width} must be a positive number, e.g. 0.25")
-    from snnzoo.search.run import check_device, check_output_layout, check_seed, default_name
+    from snnzoo.search.run import check_output_layout, check_seed, default_name
     from snnzoo.models.variants import check_variant_name
-    for problem in (check_seed(args.seed, args.num_search, args.repeat), check_device(args.device)):
-        if problem:
-            parser.error(problem)
+    problem = check_seed(args.seed, args.num_search, args.repeat)
+    if problem:
+        parser.error(problem)
     if args.name is None:
         args.name = default_name(args)
     try:
@@ -101,7 +102,8 @@ def main(argv=None) -> int:
     from snnzoo.search.run import run_search
     args = parse_args(argv)
     keep_freed_memory()  # candidates' large activations reuse memory (snnzoo.memory)
-    run_search(args)
+    with cli_errors(args.debug):
+        run_search(args)
     return 0
 
 

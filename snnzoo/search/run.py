@@ -187,29 +187,6 @@ def check_seed(seed: int, num_search: int, repeat: int) -> Optional[str]:
             f"between {lowest_allowed} and {highest_allowed}")
 
 
-def check_device(name: str) -> Optional[str]:
-    """None, or why --device name cannot run the search here."""
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        return f"--device {name!r} is not a device; use cpu, cuda or cuda:INDEX"
-    if device.type == "cpu":
-        return None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            return (f"--device {name} but no CUDA GPU is visible here "
-                    f"(torch.cuda.is_available() is False); use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            return (f"--device {name} but only {torch.cuda.device_count()} CUDA GPU(s) are "
-                    f"visible; use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-        return None
-    try:
-        torch.empty(1, device=device)
-    except Exception as error:  # noqa: BLE001 - any backend's refusal reads the same
-        return f"--device {name} cannot be used here ({error}); use --device cpu"
-    return None
-
-
 def check_output_layout(out: Path, name: str) -> Optional[str]:
     """None, or why --out cannot hold the run: the variant's copy in the variants directory
     replaces that folder, so --out must not be it or lie inside it."""
