@@ -22,8 +22,7 @@ import torch
 
 from snnzoo import hub
 from snnzoo._options import add_debug_option
-from snnzoo.hub import _some, non_finite_problem
-from snnzoo.models._pretrained import dtype_mismatches
+from snnzoo.hub import _some, dtype_mismatches, non_finite_problem
 from snnzoo.models.genotype import Genotype, parse_genotype
 from snnzoo.models.reference import feedback_slots, forward_slots
 
@@ -218,6 +217,9 @@ def output_folder_problem(out: Path) -> str | None:
     written = sorted([hub.WEIGHTS_FILENAME, hub.CONFIG_FILENAME, hub.CARD_FILENAME])
     if not names or (names == written and hub.has_default_card(out)):
         return None
+    if hub.CONFIG_FILENAME not in names:
+        return (f"--out {out} holds {_some(names)}: not a model folder, and convert writes only "
+                f"into a new or empty folder or one it wrote; choose a new or empty --out")
     return (f"--out {out} holds {_some(names)}, which convert did not write (a trained model's "
             f"folder, say: its card, pictures and measured claims would stand beside these "
             f"weights); choose a new or empty --out")

@@ -620,23 +620,47 @@ def _architecture_problems(config: dict, state_dict: dict) -> list[str]:
         return [f"timm.create_model({architecture!r}, **{model_args}) failed ({type(error).__name__}: "
                 f"{_first_line(error)}): the architecture must be registered (import its package) and take "
                 f"config.json's model_args as JSON gives them (lists, not tuples)"]
-    expected = model.state_dict()
+    return [f"model.safetensors does not fit {architecture} built with {model_args}: {problem}"
+            for problem in state_dict_problems(state_dict, model.state_dict())]
+
+
+def state_dict_problems(state_dict: dict, expected: dict) -> list[str]:
+    """What keeps state_dict from loading into a model whose state dict is `expected`, one
+    sentence a kind (keys missing, keys unexpected, shapes, kinds of dtype that loading would
+    convert silently): the one check of weights against a model, for loading and publishing."""
     problems = []
     missing = sorted(expected.keys() - state_dict.keys())
     unexpected = sorted(state_dict.keys() - expected.keys())
     if missing:
-        problems.append(f"model.safetensors lacks {len(missing)} key(s) that {architecture} has: "
-                        f"{_some(missing)}")
+        problems.append(f"{len(missing)} key(s) missing: {_some(missing)}")
     if unexpected:
-        problems.append(f"model.safetensors has {len(unexpected)} key(s) that {architecture} does not: "
-                        f"{_some(unexpected)}")
-    mismatched = [f"{key} {tuple(state_dict[key].shape)} vs {tuple(expected[key].shape)}"
-                  for key in sorted(expected.keys() & state_dict.keys())
-                  if state_dict[key].shape != expected[key].shape]
-    if mismatched:
-        problems.append(f"{len(mismatched)} tensor(s) have other shapes than {architecture} built with "
-                        f"{model_args} expects (file vs model): {_some(mismatched)}")
-    return problems
+        problems.append(f"{len(unexpected)} unexpected key(s): {_some(unexpected)}")
+    shapes = [f"{key} {tuple(state_dict[key].shape)} vs {tuple(expected[key].shape)}"
+              for key in sorted(expected.keys() & state_dict.keys())
+              if state_dict[key].shape != expected[key].shape]
+    if shapes:
+        problems.append(f"{len(shapes)} shape(s) differ (file vs model): {_some(shapes)}")
+    return problems + dtype_mismatches(state_dict, expected)
+
+
+def dtype_mismatches(state_dict: dict, expected: dict) -> list[str]:
+    """The problem (a list of one, or empty) of tensors in both whose kinds of dtype (floating,
+    integer, bool, complex) differ: load_state_dict would convert them silently."""
+    dtypes = [f"{key} {state_dict[key].dtype} vs {expected[key].dtype}"
+              for key in sorted(expected.keys() & state_dict.keys())
+              if _dtype_kind(state_dict[key].dtype) != _dtype_kind(expected[key].dtype)]
+    if not dtypes:
+        return []
+    return [f"{len(dtypes)} tensor(s) of another kind of dtype (file vs model), which loading "
+            f"would convert: {_some(dtypes)}"]
+
+
+def _dtype_kind(dtype: torch.dtype) -> str:
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "floating"
+    return "bool" if dtype == torch.bool else "integer"
 
 
 def non_finite_tensors(state_dict: dict) -> list[str]:

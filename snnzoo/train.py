@@ -586,6 +586,7 @@ def train(args) -> dict:
                         print(f"\nstopped: checkpoint at epoch {epoch + 1}, step {step + 1}; "
                               f"continue with --resume", file=sys.stderr)
                         raise SystemExit(130)
+            _stop_unless_finite_weights(model, epoch + 1, 0, scheduler.get_last_lr()[0])
             state.update(step=0, loss_sum=0.0, correct=0, seen=0, epoch_seconds=0.0)
             lr = scheduler.get_last_lr()[0]
             _scheduler_step(scheduler, stepped)

@@ -423,6 +423,7 @@ def test_a_diverging_run_stops_with_one_error_and_saves_no_non_finite_weights(tm
     message = str(stopped.value.code)
     assert message.startswith("error: ") and "smaller --lr" in message, message
     assert not (out / hub.WEIGHTS_FILENAME).exists()
+    assert not (out / "log.csv").exists(), "nothing of the diverged epoch is logged"
     if (out / "checkpoint.pt").exists():
         saved = torch.load(out / "checkpoint.pt", weights_only=False)["model"]
         assert not hub.non_finite_tensors(saved)

@@ -177,51 +177,11 @@ def load_pretrained_checked(model, state_dict: dict, source: str, *, adapt_class
 
 
 def _refuse_mismatches(source: str, model, name: str, state_dict: dict, expected: dict) -> None:
-    problems = _mismatches(state_dict, expected)
+    from snnzoo.hub import state_dict_problems
+    problems = state_dict_problems(state_dict, expected)
     if problems:
         raise WeightsMismatchError(
             f"{source} does not fit {name} built with {model.model_args}: "
             + "; ".join(problems) + ". Load weights saved from this architecture (the "
             "config.json beside them names its model_args), or build the model they were "
             "saved from; nothing was loaded")
-
-
-def _mismatches(state_dict: dict, expected: dict) -> list[str]:
-    from snnzoo.hub import _some
-
-    problems = []
-    missing = sorted(expected.keys() - state_dict.keys())
-    unexpected = sorted(state_dict.keys() - expected.keys())
-    if missing:
-        problems.append(f"{len(missing)} key(s) missing: {_some(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {_some(unexpected)}")
-    common = sorted(expected.keys() & state_dict.keys())
-    shapes = [f"{key} {tuple(state_dict[key].shape)} vs {tuple(expected[key].shape)}"
-              for key in common if state_dict[key].shape != expected[key].shape]
-    if shapes:
-        problems.append(f"{len(shapes)} shape(s) differ (file vs model): {_some(shapes)}")
-    problems += dtype_mismatches(state_dict, expected)
-    return problems
-
-
-def dtype_mismatches(state_dict: dict, expected: dict) -> list[str]:
-    """The problem (a list of one, or empty) of tensors in both whose kinds of dtype (floating,
-    integer, bool, complex) differ: load_state_dict would convert them silently."""
-    from snnzoo.hub import _some
-
-    dtypes = [f"{key} {state_dict[key].dtype} vs {expected[key].dtype}"
-              for key in sorted(expected.keys() & state_dict.keys())
-              if _kind(state_dict[key].dtype) != _kind(expected[key].dtype)]
-    if not dtypes:
-        return []
-    return [f"{len(dtypes)} tensor(s) of another kind of dtype (file vs model), which loading "
-            f"would convert: {_some(dtypes)}"]
-
-
-def _kind(dtype: torch.dtype) -> str:
-    if dtype.is_complex:
-        return "complex"
-    if dtype.is_floating_point:
-        return "floating"
-    return "bool" if dtype == torch.bool else "integer"
