@@ -124,8 +124,21 @@ def score_vs_accuracy() -> str:
         "<details><summary>Every cell</summary>", "", cells, "", "</details>"])
 
 
+def check_finite() -> str:
+    import csv
+    path = RESULTS / "check_finite.csv"
+    if not path.exists():
+        return _pending("benchmarks/check_finite.py")
+    rows = list(csv.DictReader(path.open()))
+    return _table(["date", "device", "batch", "check off ms", "check on ms", "cost"],
+                  [[row["date"][:10], row["device"], row["batch_size"],
+                    f"{float(row['check_off_ms']):.1f}", f"{float(row['check_on_ms']):.1f}",
+                    f"{float(row['cost_percent']):+.2f}%"] for row in rows])
+
+
 GENERATORS = {function.__name__: function
-              for function in (score_change, demo_top, search_choices, score_vs_accuracy)}
+              for function in (score_change, demo_top, search_choices, score_vs_accuracy,
+                               check_finite)}
 
 
 def render(text: str) -> str:
