@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench cards clean
+.PHONY: demo test bench cards docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,19 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/models.py
 	$(BIN)/python scripts/docs_tables.py
 
+# The documentation site (mkdocs-material, API reference from the docstrings) into site/;
+# --strict: a broken link or reference fails the build.
+$(BIN)/.docs-installed: $(BIN)/.installed
+	$(BIN)/pip install -e ".[docs]"
+	touch $@
+
+docs: $(BIN)/.docs-installed
+	$(BIN)/python scripts/docs_tables.py --check
+	TRITON_INTERPRET=1 NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # Regenerate model_cards/ from the registered cfgs (never touches weights).
 cards: $(BIN)/.installed
 	$(BIN)/python scripts/make_model_cards.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist site *.egg-info

@@ -42,9 +42,12 @@ class SNASNet(nn.Module):
         num_classes: classes; the classifier has num_classes * neurons_per_class outputs.
         neurons_per_class: output neurons voting for each class (population coding).
         classifier_width: hidden LIF neurons of the classifier.
-        in_chans, img_size, stem_stride: input channels, spatial size, stride of the stem.
+        in_chans: input channels.
+        img_size: spatial size of the images.
+        stem_stride: stride of the stem's convolution.
         timesteps: T for static images (a sequence input brings its own T).
-        tau, v_threshold: the LIF neurons' constants (hard reset to 0, atan surrogate).
+        tau: the LIF neurons' time constant (hard reset to 0, atan surrogate).
+        v_threshold: the LIF neurons' firing threshold.
         drop_rate: classifier dropout (one mask per forward, shared by all steps).
         head_init_std: std of the normal init of the classifier's Linear layers (the
             authors' 0.01; larger values let a small network's classifier spike at the start).
@@ -190,7 +193,7 @@ class SNASNet(nn.Module):
                 f"SNASNet expects images of {expected[0]} x {expected[1]} (height x width); got "
                 f"shape {tuple(x.shape)}: its classifier is built for that size, so resize the "
                 f"images or build the model with img_size={list(x.shape[-2:])}")
-        if self.check_finite and not _tracing() and not bool(torch.isfinite(x).all()):
+        if self.check_finite and not x.is_meta and not _tracing() and not bool(torch.isfinite(x).all()):
             bad = (~torch.isfinite(x)).nonzero()[0].tolist()
             raise ValueError(
                 f"the input holds NaN or infinite values (the first at index {bad}: "
