@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from timm.models import build_model_with_cfg
-from timm.models._registry import get_pretrained_cfg
+from timm.models import get_pretrained_cfg
 
 from ._pretrained import check_model_folder_config, load_pretrained_checked, pretrained_state_dict
 from .snasnet import MODEL_ARGS, SNASNet, _as_snasnet_cfg

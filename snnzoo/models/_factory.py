@@ -22,8 +22,7 @@ def list_pretrained(filter: str = _PATTERN) -> list[str]:
 
 
 def _snnzoo_names() -> set[str]:
-    from timm.models._registry import _model_to_module
-    return {name for name, module in _model_to_module.items() if module == "snasnet"}
+    return set(timm.list_models(module="snasnet"))
 
 
 def create_model(model_name: str, pretrained: bool = False, **kwargs):

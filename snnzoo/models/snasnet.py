@@ -17,9 +17,8 @@ from typing import Optional, Union
 
 import torch
 from torch import Tensor, nn
-from timm.models import generate_default_cfgs, register_model
+from timm.models import PretrainedCfg, generate_default_cfgs, register_model
 from timm.layers import to_2tuple
-from timm.models._pretrained import PretrainedCfg
 
 from snnzoo.data import DATASETS
 from snnzoo.layers import LIF

@@ -16,8 +16,8 @@ import re
 import warnings
 from pathlib import Path
 
+import timm
 from timm.models import generate_default_cfgs, register_model
-from timm.models._registry import _model_entrypoints
 
 from snnzoo._files import write_text_atomically
 
@@ -53,7 +53,7 @@ def check_variant_name(name: str) -> None:
                          f"letters, digits and underscores (e.g. 'snasnet_my_cells')")
     if name in snasnet.MODEL_ARGS:
         raise ValueError(f"variant name {name!r} is a built-in snnzoo model; choose another --name")
-    if name in _model_entrypoints and name not in VARIANT_ARGS:
+    if timm.is_model(name) and name not in VARIANT_ARGS:
         raise ValueError(f"variant name {name!r} is already a timm model; choose another --name")
 
 
