@@ -24,7 +24,26 @@ def write_text_atomically(path, text: str) -> Path:
 def give_new_file_mode(path) -> Path:
     """Set path's mode to that of any new file under the process's umask (0644 under the usual
     022), for files that a library creates with a stricter one (safetensors writes 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
+    os.chmod(path, 0o666 & ~_umask())
     return Path(path)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def visible_entries(folder) -> list[str]:
+    """The sorted names in folder, if it is one, that say it is in use: hidden files (.DS_Store,
+    .gitkeep) and leftover temporary files (*.tmp) are not counted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(path.name for path in folder.iterdir()
+                  if not path.name.startswith(".") and not path.name.endswith(".tmp"))

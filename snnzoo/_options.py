@@ -61,6 +61,10 @@ def device_problem(name: str) -> Optional[str]:
     return None
 
 
+_PLAIN_OS_ERRORS = (OSError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+                    PermissionError, FileExistsError)
+
+
 def _user_errors() -> tuple:
     from snnzoo.models._pretrained import WeightsNotPublishedError
     return OSError, ValueError, WeightsNotPublishedError
@@ -79,8 +83,15 @@ def cli_errors(debug: bool = False) -> Iterator[None]:
     exceptions are bugs and keep their traceback; with debug, every exception does."""
     try:
         yield
+    except torch.cuda.OutOfMemoryError as error:
+        if debug:
+            raise
+        raise SystemExit(f"error: the device ran out of memory ({str(error).splitlines()[0]}); "
+                         f"lower --batch-size (--debug shows where)") from None
     except _user_errors() as error:
         if debug:
             raise
         message = str(error).strip() or type(error).__name__
+        if type(error) in _PLAIN_OS_ERRORS:  # the system's words name the path, not the fix
+            message += "; check that the path exists and can be read (or, for output, written)"
         raise SystemExit(f"error: {message} (--debug shows where)") from None

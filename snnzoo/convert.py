@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from snnzoo import hub
+from snnzoo._files import visible_entries
 from snnzoo._options import add_debug_option
 from snnzoo.hub import _some, dtype_mismatches, non_finite_problem
 from snnzoo.models.genotype import Genotype, parse_genotype
@@ -213,7 +214,7 @@ def output_folder_problem(out: Path) -> str | None:
         return None
     if not out.is_dir():
         return f"--out {out} is a file; choose a folder"
-    names = sorted(path.name for path in out.iterdir())
+    names = visible_entries(out)
     written = sorted([hub.WEIGHTS_FILENAME, hub.CONFIG_FILENAME, hub.CARD_FILENAME])
     if not names or (names == written and hub.has_default_card(out)):
         return None

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 import snnzoo
 from snnzoo import hub
-from snnzoo._files import write_text_atomically
+from snnzoo._files import visible_entries, write_text_atomically
 from snnzoo._options import add_data_options, add_debug_option, add_device_option, cli_errors
 from snnzoo.distributed import init_distributed
 from snnzoo.data import (DATASETS, dataset_info, draw_crops, evaluation_batches,
@@ -90,6 +90,17 @@ def _number_at_least(minimum, kind=int, above=False):
 _POSITIVE = _number_at_least(1)
 
 
+def _fraction(below_one: bool):
+    """An argparse type: a finite number in [0, 1) (below_one) or [0, 1]."""
+    def convert(text):
+        value = _number_at_least(0.0, float)(text)
+        if value > 1 or (below_one and value == 1):
+            raise argparse.ArgumentTypeError(
+                f"{text} must be at least 0 and {'below' if below_one else 'at most'} 1")
+        return value
+    return convert
+
+
 SEED_LIMIT = 2 ** 29  # a step's draws are seeded by (seed x 100003 + epoch) x 100003 + step
 
 
@@ -104,7 +115,7 @@ def _seed(text: str) -> int:
 
 
 def _compile_backend(name: str) -> str:
-    backends = torch.compiler.list_backends()
+    backends = torch.compiler.list_backends(exclude_tags=())
     if name not in backends:
         raise argparse.ArgumentTypeError(f"{name!r} is not a torch.compile backend here; use one "
                                          f"of {', '.join(backends)}")
@@ -122,9 +133,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="per process (default: 64)")
     parser.add_argument("--lr", type=_number_at_least(0.0, float, above=True), default=0.1,
                         help="SGD's initial learning rate (default: 0.1)")
-    parser.add_argument("--momentum", type=_number_at_least(0.0, float), default=0.9,
+    parser.add_argument("--momentum", type=_fraction(below_one=True), default=0.9,
                         help="SGD momentum (default: 0.9)")
-    parser.add_argument("--dampening", type=_number_at_least(0.0, float), default=5e-4,
+    parser.add_argument("--dampening", type=_fraction(below_one=False), default=5e-4,
                         help="SGD dampening (default: 5e-4, as the authors' code ran)")
     parser.add_argument("--weight-decay", type=_number_at_least(0.0, float), default=0.0,
                         help="SGD weight decay (default: 0, as the authors' code ran; their "
@@ -387,11 +398,13 @@ def _stop_unless_finite(loss, epoch: int, step: int, lr: float, world: int):
     if world > 1:
         dist.all_reduce(finite, op=dist.ReduceOp.MIN)
     if not bool(finite):
+        if world > 1 and dist.get_rank() != 0:  # rank 0 says why, once
+            raise SystemExit(1)
         raise SystemExit(
-            f"error: the training loss is {float(loss.detach())} at epoch {epoch + 1}, step "
-            f"{step + 1} (lr {lr:g}): the run diverged, and no weights were saved from this "
-            f"step. Start again with a smaller --lr (e.g. {lr / 10:g}); the last checkpoint, if "
-            f"any, holds the weights from before")
+            f"error: the training loss is not finite at epoch {epoch + 1}, step {step + 1} (lr "
+            f"{lr:g}): the run diverged, and no weights were saved from this step. Start a new "
+            f"run with a smaller --lr (e.g. {lr / 10:g}) and another --out; the last "
+            f"checkpoint, if any, holds the weights from before")
 
 
 def _stop_unless_finite_weights(model, epoch: int, step: int, lr: float):
@@ -426,7 +439,7 @@ def _run_folder_problem(out: Path) -> str | None:
                 f"continue from; choose another --out, or delete them to start again there")
     if out.exists() and not out.is_dir():
         return f"--out {out} is a file; choose a folder for the run"
-    others = sorted(path.name for path in out.iterdir()) if out.is_dir() else []
+    others = visible_entries(out)
     if others:
         return (f"--out {out} holds {hub._some(others)}: a run writes only into a new or empty "
                 f"folder (or continues its own with --resume); choose another --out")
@@ -448,7 +461,8 @@ def read_training_checkpoint(path: Path, device="cpu", required=CHECKPOINT_KEYS)
         reason = str(error).splitlines()[0] if str(error) else ""
         raise SystemExit(f"error: {path} is corrupted or truncated, or not a snnzoo.train "
                          f"checkpoint ({type(error).__name__}: {reason}); put back an intact "
-                         f"copy of it") from None
+                         f"copy of it, or pass the run's model.safetensors (an authors' "
+                         f"checkpoint converts with python -m snnzoo.convert)") from None
     missing = [key for key in required if not isinstance(saved, dict) or key not in saved]
     weights = saved.get("model") if isinstance(saved, dict) else None
     if not missing and not (isinstance(weights, dict) and weights
@@ -456,7 +470,9 @@ def read_training_checkpoint(path: Path, device="cpu", required=CHECKPOINT_KEYS)
         missing = ["a 'model' state dict of tensors"]
     if missing:
         raise SystemExit(f"error: {path} is not a snnzoo.train checkpoint (it lacks "
-                         f"{', '.join(missing)}); put back the run's own checkpoint.pt")
+                         f"{', '.join(missing)}); put back the run's own checkpoint.pt, or pass its "
+                         f"model.safetensors (an authors' checkpoint converts with python -m "
+                         f"snnzoo.convert)")
     return saved
 
 

@@ -169,13 +169,14 @@ def validate(args) -> int:
                              f"--checkpoint {args.checkpoint} ...`")
     model = snnzoo.create_model(args.model, pretrained=args.pretrained, **recorded_kwargs)
     if args.checkpoint is not None:
-        try:
-            model.load_state_dict(load_weights(args.checkpoint), strict=True)
-        except RuntimeError as error:
+        weights = load_weights(args.checkpoint)
+        problems = hub.state_dict_problems(weights, model.state_dict())
+        if problems:
             raise SystemExit(f"error: the weights in {args.checkpoint} do not fit {args.model}"
                              f"{' built with ' + str(recorded_kwargs) if recorded_kwargs else ''}: "
-                             f"{str(error).splitlines()[0]} (check the model name and its "
-                             f"config.json)") from None
+                             f"{'; '.join(problems)} (check the model name and its "
+                             f"config.json)")
+        model.load_state_dict(weights, strict=True)
     input_size = model_input_size(model)
     if input_size != tuple(info.input_size) or model.num_classes != info.num_classes:
         raise SystemExit(f"error: {args.model} takes {input_size} images in {model.num_classes} "

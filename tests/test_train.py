@@ -458,3 +458,24 @@ def test_a_new_run_into_a_folder_of_other_files_is_refused(tmp_path):
                                          r"or empty folder"):
         _train(out)
     assert sorted(path.name for path in out.iterdir()) == ["README.md", "cell.png"]
+
+
+@pytest.mark.parametrize("option, value", [("--momentum", "1"), ("--momentum", "9"),
+                                           ("--dampening", "1.5")])
+def test_momentum_and_dampening_must_be_fractions(tmp_path, capsys, option, value):
+    with pytest.raises(SystemExit) as refused:
+        _train(tmp_path / "run", option, value)
+    assert refused.value.code == 2 and "must be at least 0 and" in capsys.readouterr().err
+
+
+def test_debug_backends_of_torch_compile_are_accepted():
+    args = train_module.parse_args(["snasnet_fmnist", "--torchcompile", "eager"])
+    assert args.torchcompile == "eager"
+
+
+def test_hidden_and_temporary_files_do_not_make_a_folder_taken(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".DS_Store").write_bytes(b"")
+    (out / "checkpoint.pt.tmp").write_bytes(b"cut short by a kill")
+    assert train_module._run_folder_problem(out) is None

@@ -64,6 +64,12 @@ def pretrained_state_dict(variant: str, pretrained_cfg, overlay: dict,
             f"then load the file: create_model({variant!r}, pretrained=True, "
             f"pretrained_cfg_overlay=dict(file='DIR/model.safetensors'))")
     repo_id, revision = split_revision(hf_hub_id)
+    if sha256 is None and filename == hub.WEIGHTS_FILENAME:  # the digest the repo records
+        try:
+            config = hub.download_config(repo_id, revision, cache_dir=cache_dir)
+        except hub.WeightsNotFoundError:  # a repo without config.json records no digest
+            config = {}
+        sha256 = (config.get("pretrained_cfg") or {}).get(hub.WEIGHTS_SHA256_KEY)
     path = hub.download_weights(repo_id, filename, revision=revision, sha256=sha256,
                                 cache_dir=cache_dir, model_name=variant)
     source = f"{filename} from {hf_hub_id}"

@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from snnzoo._files import write_text_atomically as _rewrite_atomically
+from snnzoo._files import visible_entries, write_text_atomically as _rewrite_atomically
 from snnzoo.distributed import init_distributed
 from snnzoo.hub import _some, move_into_place
 from snnzoo.data import dataset_info, exit_on_data_error, first_batch, load_dataset
@@ -244,7 +244,7 @@ def _settings_of_the_winner(settings: dict) -> dict:
 def _check_settings(out: Path, settings: dict, previous: Optional[dict], resume: bool):
     if out.exists() and not out.is_dir():
         raise SystemExit(f"error: --out {out} is a file; choose a folder for the search")
-    others = sorted(path.name for path in out.iterdir()) if out.is_dir() else []
+    others = visible_entries(out)
     if previous is None and not (out / CANDIDATES).exists() and others:
         raise SystemExit(f"error: --out {out} holds {_some(others)} but no search ({SETTINGS}): "
                          f"the search writes only into a new or empty folder, or continues its "
