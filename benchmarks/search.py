@@ -41,8 +41,8 @@ alike (the CPU in the authors' NCHW layout: scores agree to about 1e-9), "roundi
 their convolutions round differently (channels_last on the CPU; cuDNN at different batch
 shapes on CUDA). The search scores in train mode, where BatchNorm normalises with the batch's
 own statistics: a membrane within rounding of the threshold may spike in one network only,
-and the batch statistics spread that to a few more spikes (3.8e-7 relative in this benchmark's
-recorded CPU run, up to 4e-5 in the tests' small network). In float64 the scores agree in
+and the batch statistics spread that to a few more spikes (up to 4e-5 relative in the tests'
+small network; each run records its own difference). In float64 the scores agree in
 every layout (tests/test_search.py checks that)."""
 
 

@@ -136,9 +136,32 @@ def check_finite() -> str:
                     f"{float(row['cost_percent']):+.2f}%"] for row in rows])
 
 
+def scorer_cpu() -> str:
+    """The latest CPU run of benchmarks/scorer.py, one row per size."""
+    import csv
+    rows = [row for row in csv.DictReader((RESULTS / "scorer.csv").open())
+            if "CPU" in row["device"]]
+    if not rows:
+        return _pending("benchmarks/scorer.py")
+    latest = [row for row in rows if row["date"] == rows[-1]["date"]]
+    by_size: dict = {}
+    for row in latest:
+        by_size.setdefault((row["batch_size"], row["neurons"]), {})[row["contender"][:3]] = row
+    table = []
+    for (batch, neurons), pair in by_size.items():
+        a, b = pair["(a)"], pair["(b)"]
+        table.append([f"{batch} x {neurons}", f"{float(a['median_ms']):.0f} ms",
+                      f"{float(b['median_ms']):.0f} ms", f"{b['speedup_vs_a']}x",
+                      f"{float(a['peak_mb']):.0f} / {float(b['peak_mb']):.0f}",
+                      "yes" if b["agrees_with_a"] == "True" else "**no**"])
+    return "\n".join([f"{latest[0]['date'][:10]}, {latest[0]['device']}, {latest[0]['versions']}:", "",
+                      _table(["B x N", "(a) numpy path", "snnzoo auto", "speed",
+                              "peak MiB (a) / snnzoo", "score equal (1e-6)"], table)])
+
+
 GENERATORS = {function.__name__: function
               for function in (score_change, demo_top, search_choices, score_vs_accuracy,
-                               check_finite)}
+                               check_finite, scorer_cpu)}
 
 
 def render(text: str) -> str:
