@@ -198,3 +198,21 @@ def benchmark_parser(doc: str, quick_help: str) -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--no-csv", action="store_true", help="print only, record nothing")
     return parser
+
+
+@torch.no_grad()
+def for_each_spike_step(model, images, add: Callable[[torch.Tensor], None]) -> None:
+    """model(images), calling add(spikes [B, ...]) for every snnzoo LIF output at every
+    timestep, as a search score sees them."""
+    from snnzoo.layers import LIF
+
+    def hook(lif, spikes, multistep):
+        for spikes_t in (spikes if multistep else (spikes,)):
+            add(spikes_t)
+
+    handles = [m.register_spike_hook(hook) for m in model.modules() if isinstance(m, LIF)]
+    try:
+        model(images)
+    finally:
+        for handle in handles:
+            handle.remove()

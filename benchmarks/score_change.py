@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, add_smoke_option, device_name, parse_benchmark_args, versions  # noqa: E402
+from common import (RESULTS_DIR, add_smoke_option, device_name, for_each_spike_step,  # noqa: E402
+                    parse_benchmark_args, versions)
 from score_vs_accuracy import kendall_tau  # noqa: E402
 
 from snnzoo.data import dataset_info, first_batch, load_dataset  # noqa: E402
 from snnzoo.kernels.spike_kernel import HammingKernelScorer  # noqa: E402
-from snnzoo.layers import LIF  # noqa: E402
 from snnzoo.models.snasnet import SNASNet  # noqa: E402
 from snnzoo.search import run as search_run  # noqa: E402
 from snnzoo.search.__main__ import parse_args as search_options  # noqa: E402
@@ -48,24 +48,17 @@ def earlier_term(spikes: torch.Tensor) -> np.ndarray:
     return (neurons - 0.5 / (mismatch + 1e-3) * distance).numpy()
 
 
-@torch.no_grad()
 def both_scores(model, images) -> tuple[float, float]:
     """(earlier, authors') log|det(K / L)| of one forward pass, from the same spikes."""
     earlier = np.zeros((images.shape[0],) * 2)
     authors = HammingKernelScorer("torch")
 
-    def add(lif, spikes, multistep):
+    def add(spikes_t):
         nonlocal earlier
-        for spikes_t in (spikes if multistep else (spikes,)):
-            earlier = earlier + earlier_term(spikes_t)
-            authors.add(spikes_t, binary=True)
+        earlier = earlier + earlier_term(spikes_t)
+        authors.add(spikes_t, binary=True)
 
-    handles = [m.register_spike_hook(add) for m in model.modules() if isinstance(m, LIF)]
-    try:
-        model(images)
-    finally:
-        for handle in handles:
-            handle.remove()
+    for_each_spike_step(model, images, add)
     sign, value = np.linalg.slogdet(earlier / authors.count)
     return (float(value) if sign != 0 else -math.inf), authors.score()
 

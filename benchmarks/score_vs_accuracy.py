@@ -39,11 +39,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, add_smoke_option, device_name, parse_benchmark_args, versions  # noqa: E402
+from common import (RESULTS_DIR, add_smoke_option, device_name, for_each_spike_step,  # noqa: E402
+                    parse_benchmark_args, versions)
 
 from snnzoo.data import dataset_info, first_batch, load_dataset  # noqa: E402
 from snnzoo.kernels.spike_kernel import pairwise_hamming  # noqa: E402
-from snnzoo.layers import LIF  # noqa: E402
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet  # noqa: E402
 from snnzoo.search import run as search_run  # noqa: E402
 from snnzoo.search.space import sample_genotypes  # noqa: E402
@@ -162,22 +162,15 @@ def train_missing(args):
                 handle.write(json.dumps(record) + "\n")
 
 
-@torch.no_grad()
 def plain_hamming_score(model, images) -> float:
     """log|det(K / L)| with K += N - H over every LIF output: the paper's HD kernel."""
     kernel, count = torch.zeros((images.shape[0],) * 2, dtype=torch.float64), [0]
 
-    def add(lif, spikes, multistep):
-        for spikes_t in (spikes if multistep else (spikes,)):
-            kernel.add_(spikes_t[0].numel() - pairwise_hamming(spikes_t).double())
-            count[0] += 1
+    def add(spikes_t):
+        kernel.add_(spikes_t[0].numel() - pairwise_hamming(spikes_t).double())
+        count[0] += 1
 
-    handles = [m.register_spike_hook(add) for m in model.modules() if isinstance(m, LIF)]
-    try:
-        model(images)
-    finally:
-        for handle in handles:
-            handle.remove()
+    for_each_spike_step(model, images, add)
     sign, value = torch.linalg.slogdet(kernel / count[0])
     return value.item() if sign != 0 else -math.inf
 
