@@ -5,20 +5,27 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import Callable
 
 
-def write_text_atomically(path, text: str) -> Path:
-    """Write text (UTF-8) to path through a temporary file beside it, created with the mode
-    of any new file (the umask's), then renamed into place."""
+def write_atomically(path, write: Callable[[Path], object]) -> Path:
+    """Call write(temporary) for a temporary file beside path (created with the mode of any new
+    file), then rename it into place: a reader sees the old file or the new one, never a part
+    of it. The temporary file is removed if write fails or is interrupted."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomically(path, text: str) -> Path:
+    """Write text (UTF-8) to path atomically (see write_atomically)."""
+    return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def give_new_file_mode(path) -> Path:

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 import snnzoo
 from snnzoo import hub
-from snnzoo._files import visible_entries, write_text_atomically
+from snnzoo._files import visible_entries, write_atomically, write_text_atomically
 from snnzoo._options import add_data_options, add_debug_option, add_device_option, cli_errors
 from snnzoo.distributed import init_distributed
 from snnzoo.data import (DATASETS, dataset_info, draw_crops, evaluation_batches,
@@ -305,9 +305,7 @@ class _StopRequest:
 
 
 def _atomic_save(obj, path: Path):
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _build_model(args, info, device):
@@ -418,12 +416,12 @@ def _stop_unless_finite_weights(model, epoch: int, step: int, lr: float):
 
 
 def _write_log(out: Path, rows):
-    tmp = out / "log.csv.tmp"
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, out / "log.csv")
+    def write(tmp: Path):
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+    write_atomically(out / "log.csv", write)
 
 
 def _run_folder_problem(out: Path) -> str | None:

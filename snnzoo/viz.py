@@ -12,8 +12,6 @@ atomically: to a temporary file in the target folder, then renamed into place.
 from __future__ import annotations
 
 import math
-import os
-import uuid
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
@@ -24,6 +22,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, Patch
 from matplotlib.path import Path as CurvePath
 from matplotlib.ticker import MaxNLocator
 
+from snnzoo._files import write_atomically
 from snnzoo.models.genotype import NUM_NODES, OPERATIONS, Genotype, parse_genotype
 
 __all__ = ["draw_cell", "score_histogram", "training_curves", "save_figure", "OPERATION_DESCRIPTIONS"]
@@ -233,14 +232,8 @@ def save_figure(figure: Figure, path: Path) -> Path:
     """Write figure to path as PNG, atomically (a temporary file in the folder, then renamed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
-    try:
-        figure.savefig(temporary, format="png", metadata=_PNG_METADATA)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda tmp: figure.savefig(tmp, format="png",
+                                                             metadata=_PNG_METADATA))
 
 
 def _count(number: int, noun: str) -> str:

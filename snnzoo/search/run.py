@@ -24,7 +24,8 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from snnzoo._files import visible_entries, write_text_atomically as _rewrite_atomically
+from snnzoo._files import visible_entries, write_atomically
+from snnzoo._files import write_text_atomically as _rewrite_atomically
 from snnzoo.distributed import init_distributed
 from snnzoo.hub import _some, move_into_place
 from snnzoo.data import dataset_info, exit_on_data_error, first_batch, load_dataset
@@ -433,8 +434,7 @@ def finish(args, records, model_args, info, out: Path) -> dict:
                           genotype=winner["genotype"], cell=args.cell)
     write_variant_config(variant_folder, name, model, pretrained_cfg)
     draw_cell((winner["genotype"], args.cell), variant_folder / "cell.png", title=name)
-    shutil.copyfile(variant_folder / "cell.png", out / ".cell.png.tmp")
-    os.replace(out / ".cell.png.tmp", out / "cell.png")
+    write_atomically(out / "cell.png", lambda tmp: shutil.copyfile(variant_folder / "cell.png", tmp))
     card = variant_card(name, best, model, args)
     _rewrite_atomically(variant_folder / "README.md", card)
     registry = variants_dirs()[0] / name
