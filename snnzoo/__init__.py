@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from .models import create_model, list_models, list_pretrained  # noqa: E402
+from .models import create_model, list_models, list_pretrained, load_variants  # noqa: E402
 
-__all__ = ["create_model", "list_models", "list_pretrained", "__version__"]
+__all__ = ["create_model", "list_models", "list_pretrained", "load_variants", "__version__"]

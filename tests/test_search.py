@@ -161,8 +161,10 @@ def test_search_end_to_end_emits_a_registered_variant(tmp_path, monkeypatch, cap
         assert (out / name).is_file(), name
     assert (tmp_path / "variants" / "snasnet_test_winner" / "config.json").is_file()
     assert 'snnzoo.create_model("snasnet_test_winner")' in capsys.readouterr().out
-    # a later process finds the variant through the variants directory
-    code = ("import snnzoo, timm; m = snnzoo.create_model('snasnet_test_winner'); "
+    # a later process finds the variant through the variants directory: importing snnzoo reads
+    # nothing from disk, snnzoo.create_model registers it on a first miss, and timm then knows it
+    code = ("import snnzoo, timm; assert not timm.is_model('snasnet_test_winner'); "
+            "m = snnzoo.create_model('snasnet_test_winner'); "
             "t = timm.create_model('snasnet_test_winner'); print(m.genotype, t.genotype)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**os.environ, "SNNZOO_VARIANTS_DIR": str(tmp_path / "variants")})

@@ -10,7 +10,10 @@ _PATTERN = "snasnet*"
 
 
 def list_models(filter: str = _PATTERN, pretrained: bool = False) -> list[str]:
-    """snnzoo's model names (timm's registry, filtered to snnzoo's architectures)."""
+    """snnzoo's model names (timm's registry, filtered to snnzoo's architectures), with the
+    searched variants in the variants directory registered first (load_variants)."""
+    from .variants import load_variants
+    load_variants()
     names = timm.list_models(filter, pretrained=pretrained)
     return [name for name in names if name.split(".")[0] in _snnzoo_names()]
 
@@ -35,6 +38,10 @@ def create_model(model_name: str, pretrained: bool = False, **kwargs):
         return _create_from_hub(model_name.split(":", 1)[1], pretrained, **kwargs)
     architecture = model_name.split(".")[0]
     known = sorted(_snnzoo_names())
+    if architecture not in known and architecture.startswith("snasnet_"):
+        from .variants import load_variants  # a searched variant, registered on first use
+        load_variants()
+        known = sorted(_snnzoo_names())
     if architecture not in known:
         close = difflib.get_close_matches(architecture, known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""

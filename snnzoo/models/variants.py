@@ -1,10 +1,12 @@
-"""Searched SNASNet variants: registered at import from folders on disk.
+"""Searched SNASNet variants: registered from folders on disk when asked, never at import.
 
 ``python -m snnzoo.search`` writes each winner as a folder in the model_cards layout
 (config.json, README.md, cell.png) under the variants directory: ``$SNNZOO_VARIANTS_DIR`` if
 set (several directories separated by ``os.pathsep``), else ``~/.cache/snnzoo/variants``.
-``import snnzoo`` registers every ``<dir>/<name>/config.json`` found there as a timm
-entrypoint, so ``snnzoo.create_model(name)`` and ``timm.create_model(name)`` build it.
+``load_variants()`` registers every ``<dir>/<name>/config.json`` found there as a timm
+entrypoint; ``snnzoo.create_model(name)`` calls it for a name it does not know yet, and
+``snnzoo.list_models()`` before listing. After either, ``timm.create_model(name)`` builds the
+variant too (a bare ``import snnzoo`` does not register it).
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def load_variants(directories=None) -> list[str]:
                 register_variant(name, args, config.get("pretrained_cfg", {}))
                 folders[name] = config_path.parent
                 names.append(name)
-            except Exception as error:  # never let one bad folder break `import snnzoo`
+            except Exception as error:  # never let one bad folder break the others
                 warnings.warn(f"snnzoo: skipping the variant in {config_path.parent}: "
                               f"{type(error).__name__}: {error}", RuntimeWarning)
     return names

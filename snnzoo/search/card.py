@@ -54,8 +54,9 @@ import snnzoo
 model = snnzoo.create_model("{name}")
 ```
 
-The variant is registered from this folder by `import snnzoo` when it lies in the variants
-directory (`$SNNZOO_VARIANTS_DIR`, default `~/.cache/snnzoo/variants`).
+`snnzoo.create_model` registers the variant from this folder when it lies in the variants
+directory (`$SNNZOO_VARIANTS_DIR`, default `~/.cache/snnzoo/variants`); `snnzoo.load_variants()`
+does so for plain `timm.create_model`.
 
 ## The search (measured here)
 
