@@ -87,13 +87,16 @@ def bootstrap_interval(x, y, seed: int = 0) -> tuple[float, float]:
 
 
 def study_cells(count: int, seed: int) -> list[tuple[str, str]]:
-    """(genotype, cell kind): count // 2 distinct forward and backward cells each, drawn as
-    the search draws them."""
+    """(genotype, cell kind): count // 2 distinct forward and backward networks each, drawn as
+    the search draws them. A backward draw without feedback edges computes what the forward
+    cell of its genotype computes (with the same weights): one already among the forward cells
+    is passed over, so that no network is counted twice."""
     cells = []
     for kind in ("forward", "backward"):
         seen: list[str] = []
         for genotype in sample_genotypes(kind, 100 * count, seed):
-            if str(genotype) not in seen:
+            forward_twin = not genotype.has_feedback and (str(genotype), "forward") in cells
+            if str(genotype) not in seen and not forward_twin:
                 seen.append(str(genotype))
             if len(seen) == count // 2:
                 break
