@@ -78,6 +78,8 @@ def bootstrap_interval(x, y, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of tau over BOOTSTRAP_SAMPLES resamplings of the cells."""
     generator = np.random.default_rng(seed)
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 2:
+        return math.nan, math.nan
     taus = []
     for _ in range(BOOTSTRAP_SAMPLES):
         pick = generator.integers(0, len(x), len(x))
@@ -119,11 +121,11 @@ def _job_key(job: dict) -> tuple:
     return job["genotype"], job["cell"], job["seed"]
 
 
-def read_runs() -> dict[tuple, dict]:
+def read_runs(path: Path = RUNS_FILE) -> dict[tuple, dict]:
     """Finished training runs by (genotype, cell, seed); a line cut short by a kill is skipped."""
     runs = {}
-    if RUNS_FILE.exists():
-        for line in RUNS_FILE.read_text().splitlines():
+    if path.exists():
+        for line in path.read_text().splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
@@ -142,10 +144,10 @@ def train_options(args, job: dict, out: Path) -> list[str]:
 
 
 def train_missing(args):
-    """Train every job not yet in RUNS_FILE, appending each result as it finishes."""
+    """Train every job not yet in args.runs_file, appending each result as it finishes."""
     from snnzoo import train as train_module
 
-    done = read_runs()
+    done = read_runs(args.runs_file)
     worker, workers = args.worker
     missing = [job for number, job in enumerate(study_jobs(args))
                if _job_key(job) not in done and number % workers == worker]
@@ -160,9 +162,8 @@ def train_missing(args):
                       width=args.width, epochs=args.epochs, batch_size=args.batch_size,
                       seconds=round(time.perf_counter() - started, 1),
                       device=device_name(torch.device(args.device)), versions=versions())
-        if not args.smoke:
-            with open(RUNS_FILE, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
+        with open(args.runs_file, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
 
 
 def plain_hamming_score(model, images) -> float:
@@ -184,6 +185,8 @@ def search_settings(args, kind: str) -> argparse.Namespace:
     search = parse_args(["--dataset", args.dataset, "--cell", kind, "--seed", str(args.seed),
                          "--device", args.device])
     search.channels_last = search_run.channels_last_by_default(torch.device(args.device))
+    if args.score_batch_size:
+        search.batch_size = args.score_batch_size
     return search
 
 
@@ -212,7 +215,7 @@ def cell_scores(args, genotype: str, kind: str, train_set, info, index: int) -> 
 
 
 def analyse(args):
-    runs = read_runs()
+    runs = read_runs(args.runs_file)
     info = dataset_info(args.dataset)
     train_set = load_dataset(args.dataset, "train", augment=True)
     rows = []
@@ -226,9 +229,9 @@ def analyse(args):
         rows.append(dict(genotype=genotype, cell=kind, top1=float(np.mean(list(accuracies.values()))),
                          top1_by_seed=accuracies, **scores))
     summary = summarise(rows)
-    RESULT_FILE.write_text(json.dumps(dict(setting=setting(args), device=device_name(
+    args.result_file.write_text(json.dumps(dict(setting=setting(args), device=device_name(
         torch.device(args.device)), versions=versions(), **summary, rows=rows), indent=2) + "\n")
-    plot(rows, summary, PLOT_FILE)
+    plot(rows, summary, args.plot_file)
     print(json.dumps(summary, indent=2))
 
 
@@ -315,13 +318,18 @@ def main(argv=None):
     phase.add_argument("--analyse-only", action="store_true")
     add_smoke_option(parser)
     args = parse_benchmark_args(parser, argv)
-    if args.smoke:  # into a folder of its own: never resumes (or spoils) the study's runs
+    args.runs_file, args.result_file, args.plot_file = RUNS_FILE, RESULT_FILE, PLOT_FILE
+    args.score_batch_size = None  # the search's own
+    if args.smoke:  # in a folder of its own: never resumes, reads or spoils the study's files
         import tempfile
         args.dataset, args.cells, args.twice, args.width = "fashion-mnist-sample", 2, 1, 2
         args.runs = Path(tempfile.mkdtemp(prefix="score_vs_accuracy_smoke_"))
+        args.runs_file, args.result_file, args.plot_file = (
+            args.runs / RUNS_FILE.name, args.runs / RESULT_FILE.name, args.runs / PLOT_FILE.name)
+        args.score_batch_size = 16
     if not args.analyse_only:
         train_missing(args)
-    if not args.train_only and not args.smoke:
+    if not args.train_only:
         analyse(args)
 
 
