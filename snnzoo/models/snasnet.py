@@ -192,7 +192,8 @@ class SNASNet(nn.Module):
                 f"SNASNet expects images of {expected[0]} x {expected[1]} (height x width); got "
                 f"shape {tuple(x.shape)}: its classifier is built for that size, so resize the "
                 f"images or build the model with img_size={list(x.shape[-2:])}")
-        if self.check_finite and not x.is_meta and not _tracing() and not bool(torch.isfinite(x).all()):
+        checked = self.check_finite and not x.is_meta and not _tracing()
+        if checked and not bool(torch.isfinite(x).all()):
             bad = (~torch.isfinite(x)).nonzero()[0].tolist()
             raise ValueError(
                 f"the input holds NaN or infinite values (the first at index {bad}: "
