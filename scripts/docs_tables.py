@@ -1,4 +1,4 @@
-"""Write the generated parts of docs/ from benchmarks/results: never typed by hand.
+"""Write the generated parts of README.md and docs/ from benchmarks/results: never typed by hand.
 
 A generated part of a page stands between ``<!-- BEGIN generated:NAME -->`` and
 ``<!-- END generated:NAME -->``; NAME is a function of this script's GENERATORS, which reads
@@ -16,6 +16,7 @@ import math
 import re
 import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,9 +160,182 @@ def scorer_cpu() -> str:
                               "peak MiB (a) / snnzoo", "score equal (1e-6)"], table)])
 
 
+def _csv_rows(name: str) -> list[dict]:
+    import csv
+    path = RESULTS / name
+    return list(csv.DictReader(path.open())) if path.exists() else []
+
+
+def _on_gpu(row: dict) -> bool:
+    return "CPU" not in row["device"]
+
+
+def _latest_runs(rows: list[dict], key) -> dict:
+    """{key(row): the rows of the latest run (one date) with that key}, in first-seen order."""
+    runs: dict = {}
+    for row in rows:
+        runs.setdefault(key(row), {}).setdefault(row["date"], []).append(row)
+    return {name: by_date[max(by_date)] for name, by_date in runs.items()}
+
+
+def _ms(value: str) -> str:
+    milliseconds = float(value)
+    return f"{milliseconds:.0f} ms" if milliseconds >= 100 else f"{milliseconds:.3g} ms"
+
+
+def _run_line(row: dict) -> str:
+    return f"{row['date'][:10]}, {row['device']}, {row['versions']}"
+
+
+def _lif(on_gpu: bool) -> str:
+    runs = _latest_runs([row for row in _csv_rows("lif.csv") if _on_gpu(row) == on_gpu],
+                        lambda row: row["shape"])
+    if not runs:
+        return _pending("benchmarks/lif.py")
+    contenders = list(dict.fromkeys(row["contender"] for run in runs.values() for row in run))
+    ours = [name for name in contenders if "snnzoo" in name]
+    table = []
+    for shape, run in runs.items():
+        for mode in dict.fromkeys(row["mode"] for row in run):
+            by_name = {row["contender"]: row for row in run if row["mode"] == mode}
+            cells = [_ms(by_name[name]["median_ms"])
+                     + ("" if name.startswith("(a)") else f" ({float(by_name[name]['speedup_vs_a']):.1f}x)")
+                     if name in by_name else "-" for name in contenders]
+            memory = [by_name[name]["memory_vs_a"] if name in by_name else "-" for name in ours]
+            table.append([f"[{shape.replace('x', ', ')}]", mode, *cells, *memory])
+    first = next(iter(runs.values()))[0]
+    return "\n".join([_run_line(first) + ", median ms (speed against (a)):", "",
+                      _table(["size", "mode", *contenders, *(f"{name[:3]} memory vs (a)" for name in ours)],
+                             table)])
+
+
+def lif_cpu() -> str:
+    """The latest CPU run of benchmarks/lif.py at each size."""
+    return _lif(on_gpu=False)
+
+
+def lif_gpu() -> str:
+    """The latest GPU run of benchmarks/lif.py at each size."""
+    return _lif(on_gpu=True)
+
+
+def scorer_gpu() -> str:
+    """The latest GPU run of benchmarks/scorer.py."""
+    runs = _latest_runs([row for row in _csv_rows("scorer.csv") if _on_gpu(row)],
+                        lambda row: (row["batch_size"], row["neurons"]))
+    if not runs:
+        return _pending("benchmarks/scorer.py --device cuda")
+    contenders = list(dict.fromkeys(row["contender"] for run in runs.values() for row in run))
+    table = [[f"{batch} x {neurons}",
+              *(f"{_ms(row['median_ms'])} ({float(row['speedup_vs_a']):.2f}x)" for row in run),
+              "yes" if all(row["agrees_with_a"] == "True" for row in run) else "**no**"]
+             for (batch, neurons), run in runs.items()]
+    first = next(iter(runs.values()))[0]
+    return "\n".join([_run_line(first) + ":", "",
+                      _table(["B x N", *contenders, "score equal"], table)])
+
+
+def models_cpu() -> str:
+    """The latest CPU run of benchmarks/models.py for each model, width and batch."""
+    runs = _latest_runs([row for row in _csv_rows("models.csv") if not _on_gpu(row)],
+                        lambda row: (row["model"], row["width"], row["batch_size"]))
+    if not runs:
+        return _pending("benchmarks/models.py")
+    parts = []
+    for (model, width, batch), run in runs.items():
+        contenders = list(dict.fromkeys(row["contender"] for row in run))
+        ours = [name for name in contenders if not name.startswith("(a)")]
+        table = []
+        for mode in dict.fromkeys(row["mode"] for row in run):
+            by_name = {row["contender"]: row for row in run if row["mode"] == mode}
+            cells = [f"{float(by_name[name]['images_per_s']):.1f} img/s"
+                     + ("" if name.startswith("(a)") else f" ({float(by_name[name]['throughput_vs_a']):.2f}x)")
+                     if name in by_name else "-" for name in contenders]
+            memory = ", ".join(by_name[name]["memory_vs_a"] if name in by_name else "-" for name in ours)
+            table.append([mode, *cells, memory])
+        parts += [f"{model} at width {width}, batch {batch}, T={run[0]['timesteps']}; "
+                  f"{_run_line(run[0])}:", "",
+                  _table(["mode", *contenders, "memory vs (a): " + ", ".join(name[:3] for name in ours)],
+                         table), ""]
+    return "\n".join(parts)
+
+
+def _search_setting(row: dict) -> tuple:
+    """(width, cell type): a run supersedes earlier runs of the same setting, whatever else its
+    description (the configuration column) says."""
+    setting = re.search(r"width x([0-9.]+).*?(forward|backward) cells", row["config"])
+    return (-float(setting[1]), setting[2]) if setting else (0.0, row["config"])
+
+
+def _search(on_gpu: bool) -> str:
+    runs = _latest_runs([row for row in _csv_rows("search.csv") if _on_gpu(row) == on_gpu],
+                        _search_setting)
+    if not runs:
+        return _pending("benchmarks/search.py")
+    table = []
+    for _, run in sorted(runs.items()):
+        by_name = {row["procedure"]: row for row in run}
+        authors, ours = by_name["authors"], by_name["snnzoo"]
+        table.append([run[0]["config"], run[0]["date"][:10], run[0]["candidates"],
+                      f"{float(authors['median_s']):.3g}", f"{float(ours['median_s']):.3g}",
+                      f"{float(ours['speedup']):.2f}x", ours["largest_score_difference"] or "-"])
+    first = next(iter(runs.values()))[0]
+    return "\n".join([f"{first['device']}, {first['versions']}:", "",
+                      _table(["configuration", "date", "candidates", "authors s / candidate",
+                              "snnzoo s / candidate", "speed", "largest relative score difference"],
+                             table)])
+
+
+def search_cpu() -> str:
+    """The latest CPU run of benchmarks/search.py for each configuration."""
+    return _search(on_gpu=False)
+
+
+def search_gpu() -> str:
+    """The latest GPU run of benchmarks/search.py for each configuration."""
+    return _search(on_gpu=True)
+
+
+def models_gpu() -> str:
+    """The GPU run of benchmarks/models.py, whose table scripts/gpu_check.sh printed into
+    benchmarks/results/h100/ (that run's training rows were refused by models.csv)."""
+    pages = sorted((RESULTS / "h100").glob("models_*.md"))
+    if not pages:
+        return _pending("benchmarks/models.py --device cuda")
+    lines = [line for line in pages[-1].read_text().splitlines() if line.strip()]
+    return "\n".join([lines[0], "", *(line for line in lines if line.startswith("|"))])
+
+
+def speed_headline() -> str:
+    """The README's speed paragraph: the best ratios of the latest CPU runs."""
+    models = _latest_runs([row for row in _csv_rows("models.csv") if not _on_gpu(row)],
+                          lambda row: (row["model"], row["width"], row["batch_size"]))
+    search = _latest_runs([row for row in _csv_rows("search.csv") if not _on_gpu(row)],
+                          _search_setting)
+    lif = _latest_runs([row for row in _csv_rows("lif.csv") if not _on_gpu(row)],
+                       lambda row: row["shape"])
+    if not (models and search and lif):
+        return _pending("make bench")
+    quick = models[("snasnet_cifar100", "32", "8")]
+    best = {mode: max((row for row in quick if row["mode"] == mode),
+                      key=lambda row: float(row["throughput_vs_a"])) for mode in ("inference", "training")}
+    candidate = next(row for row in search[(-0.25, "backward")] if row["procedure"] == "snnzoo")
+    neuron = [float(row["speedup_vs_a"]) for run in lif.values() for row in run
+              if "snnzoo" in row["contender"]]
+    return textwrap.fill(f"On one CPU thread ({quick[0]['device'].split(',')[0]}), against the authors' "
+            f"per-timestep network in float32, with the same results: inference of "
+            f"snasnet_cifar100 at width 32 **{float(best['inference']['throughput_vs_a']):.2f}x** "
+            f"({best['inference']['contender'][4:]}), a training step "
+            f"{float(best['training']['throughput_vs_a']):.2f}x ({best['training']['contender'][4:]}), "
+            f"a search candidate at a quarter of snasnet_cifar10's width "
+            f"{float(candidate['speedup']):.2f}x; the fused LIF neuron {min(neuron):.1f}-"
+            f"{max(neuron):.1f}x a per-timestep loop.", width=95)
+
+
 GENERATORS = {function.__name__: function
               for function in (score_change, demo_top, search_choices, score_vs_accuracy,
-                               check_finite, scorer_cpu)}
+                               check_finite, scorer_cpu, scorer_gpu, lif_cpu, lif_gpu,
+                               models_cpu, models_gpu, search_cpu, search_gpu, speed_headline)}
 
 
 def render(text: str) -> str:
@@ -176,7 +350,7 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     stale = []
-    for page in sorted(DOCS.rglob("*.md")):
+    for page in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
         text = page.read_text()
         rendered = render(text)
         if rendered != text:

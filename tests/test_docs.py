@@ -1,5 +1,5 @@
-"""The generated parts of docs/ are what benchmarks/results give, and the README's links to
-docs/ lead to pages that exist."""
+"""The generated parts of README.md and docs/ are what benchmarks/results give, the README
+stays short, and its links to docs/ lead to pages that exist."""
 
 import re
 import subprocess
@@ -21,3 +21,9 @@ def test_readme_links_into_docs_exist():
     assert links
     for link in links:
         assert (ROOT / link).is_file(), link
+
+
+def test_readme_stays_short():
+    """A standing rule (issue 18): the README is at most 200 lines; longer text goes to docs/."""
+    lines = (ROOT / "README.md").read_text().count("\n")
+    assert lines <= 200, f"README.md has {lines} lines; move text to docs/ (at most 200)"
