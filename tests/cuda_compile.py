@@ -32,12 +32,13 @@ from triton.compiler import ASTSource, make_backend  # noqa: E402
 from triton.runtime.jit import create_function_from_signature  # noqa: E402
 
 from snnzoo.kernels import (LIFParams, HammingKernelScorer, lif_multistep,  # noqa: E402
-                            lif_step, pairwise_hamming, spike_kernel)
+                            lif_step, pairwise_hamming)
 from snnzoo.kernels.lif import triton_kernels as lif_kernels  # noqa: E402
+from snnzoo.kernels.spike_kernel import triton_kernels as spike_kernels  # noqa: E402
 
 KERNELS = {
     lif_kernels: ("_lif_fwd_kernel", "_lif_bwd_kernel"),
-    spike_kernel: ("_spike_gram_kernel", "_hamming_epilogue_kernel"),
+    spike_kernels: ("_spike_gram_kernel", "_hamming_epilogue_kernel"),
 }
 INSTRUCTIONS = re.compile(r"\b(?:wgmma|mma|div|rcp|fma|ex2|sqrt|mul)(?:\.[a-z0-9_]+)*")
 NEURON_CONFIGS = [LIFParams(v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset,
