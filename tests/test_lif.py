@@ -327,8 +327,8 @@ def test_long_sequence_saves_one_fp32_membrane(backend, device):
 
 
 def test_long_sequences_run_the_cpu_path_eagerly(monkeypatch):
-    # torch.compile unrolls the time loop: 200 steps took 4 minutes to compile, and every
-    # new T compiles again. Sequences longer than MAX_RECOMPUTE_STEPS now run eagerly.
+    # torch.compile unrolls the time loop: compiling takes seconds per step, and every new T
+    # compiles again. Sequences longer than MAX_RECOMPUTE_STEPS run eagerly.
     from snnzoo.kernels import _compiled
     from snnzoo.kernels.lif import MAX_RECOMPUTE_STEPS
     compiled = []
