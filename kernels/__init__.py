@@ -1,7 +1,11 @@
 """Triton kernels of snnzoo, installed as ``snnzoo.kernels``.
 
-Each module holds one kernel family: its ``@triton.jit`` kernels, their launchers, the
-``torch.library`` custom ops and the PyTorch reference the tests compare against.
+Each subpackage holds one kernel family (``lif``, the neuron; ``spike_kernel``, SNASNet's
+Hamming scorer), one module per job: the ``@triton.jit`` kernels with their launchers, the
+torch implementation of the same kernels, the ``torch.library`` custom ops and the PyTorch
+reference the tests compare against; its ``__init__`` holds the public API. The private
+modules hold what both families share: the optional Triton import (``_triton``), the
+``[T, N]`` flattening (``_layout``) and torch.compile for the CPU paths (``_compiled``).
 """
 
 from ._compiled import avg_pool2d

@@ -64,10 +64,10 @@ def avg_pool2d(x: Tensor, kernel_size, stride, padding, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override=None) -> Tensor:
     """F.avg_pool2d, on float32 CPU tensors through torch.compile: inductor's pooling loop
     gives the same floats as ATen's, forward and backward (it sums the window in the same
-    order and divides by the same divisor; tests/test_models.py checks it), and ran the cells'
-    3x3 pool 1.1-2.8 times as fast in channels_last and 2.5-4 times in NCHW on this project's
-    CPU (one thread, 16-128 channels). Elsewhere, and inside a compiled or traced model, it
-    is F.avg_pool2d itself (run_compiled runs it eagerly under tracing or with compiling off)."""
+    order and divides by the same divisor; tests/test_models.py checks it), and runs the
+    cells' 3x3 pool faster than ATen's on the CPU, in NCHW most (docs/benchmarks.md).
+    Elsewhere, and inside a compiled or traced model, it is F.avg_pool2d itself
+    (run_compiled runs it eagerly under tracing or with compiling off)."""
     pool = _avg_pool2d_of(_hashable(kernel_size), _hashable(stride), _hashable(padding),
                           ceil_mode, count_include_pad, divisor_override)
     if x.device.type != "cpu" or x.dtype != torch.float32 or torch.compiler.is_compiling():

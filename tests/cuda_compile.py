@@ -31,12 +31,14 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource, make_backend  # noqa: E402
 from triton.runtime.jit import create_function_from_signature  # noqa: E402
 
-from snnzoo.kernels import (LIFParams, HammingKernelScorer, lif as lif_module,  # noqa: E402
-                            lif_multistep, lif_step, pairwise_hamming, spike_kernel)
+from snnzoo.kernels import (LIFParams, HammingKernelScorer, lif_multistep,  # noqa: E402
+                            lif_step, pairwise_hamming)
+from snnzoo.kernels.lif import triton_kernels as lif_kernels  # noqa: E402
+from snnzoo.kernels.spike_kernel import triton_kernels as spike_kernels  # noqa: E402
 
 KERNELS = {
-    lif_module: ("_lif_fwd_kernel", "_lif_bwd_kernel"),
-    spike_kernel: ("_spike_gram_kernel", "_hamming_epilogue_kernel"),
+    lif_kernels: ("_lif_fwd_kernel", "_lif_bwd_kernel"),
+    spike_kernels: ("_spike_gram_kernel", "_hamming_epilogue_kernel"),
 }
 INSTRUCTIONS = re.compile(r"\b(?:wgmma|mma|div|rcp|fma|ex2|sqrt|mul)(?:\.[a-z0-9_]+)*")
 NEURON_CONFIGS = [LIFParams(v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset,
@@ -86,7 +88,7 @@ def record():
         for name in names:
             setattr(module, name, _Recorder(getattr(module, name), launches))
         module.require_triton = lambda *args: None  # CPU tensors stand in for CUDA ones
-    lif_module._divides_by_reciprocal = lambda tensor: True  # what CUDA tensors get
+    lif_kernels._divides_by_reciprocal = lambda tensor: True  # what CUDA tensors get
     _exercise()
     return launches
 

@@ -121,7 +121,7 @@ def _spikes_multiplying_by_the_reciprocal(x, params):
 @pytest.mark.parametrize("backend", ["triton", "auto"])
 def test_membranes_on_the_threshold_fire_as_the_reference(decay_input, backend, device):
     """Only a charge rounded as torch rounds it on the same device fires exactly where the
-    reference does (kernels/lif.py, "rounds the charge"). The interpreter divides exactly; on
+    reference does (kernels/lif/, "rounds the charge"). The interpreter divides exactly; on
     CUDA this checks the compiled kernel, on the CPU the compiled torch path."""
     x, params = _threshold_edge(decay_input, device)
     spikes = lif_multistep(x, params, backend)
@@ -134,8 +134,8 @@ def test_membranes_on_the_threshold_fire_as_the_reference(decay_input, backend, 
 def test_kernel_multiplies_by_the_reciprocal_as_torch_on_cuda(decay_input, device, monkeypatch):
     """The kernel's CUDA rounding (under the interpreter too) equals torch's CUDA arithmetic
     emulated on the CPU, which differs from IEEE division on these inputs."""
-    from snnzoo.kernels import lif as lif_kernels
-    monkeypatch.setattr(lif_kernels, "_divides_by_reciprocal", lambda tensor: True)
+    from snnzoo.kernels.lif import triton_kernels
+    monkeypatch.setattr(triton_kernels, "_divides_by_reciprocal", lambda tensor: True)
     x, params = _threshold_edge(decay_input, device)
     expected = _spikes_multiplying_by_the_reciprocal(x.cpu(), params)
     ieee = lif_multistep_reference(x.cpu(), params)
@@ -327,8 +327,8 @@ def test_long_sequence_saves_one_fp32_membrane(backend, device):
 
 
 def test_long_sequences_run_the_cpu_path_eagerly(monkeypatch):
-    # torch.compile unrolls the time loop: 200 steps took 4 minutes to compile, and every
-    # new T compiles again. Sequences longer than MAX_RECOMPUTE_STEPS now run eagerly.
+    # torch.compile unrolls the time loop: compiling takes seconds per step, and every new T
+    # compiles again. Sequences longer than MAX_RECOMPUTE_STEPS run eagerly.
     from snnzoo.kernels import _compiled
     from snnzoo.kernels.lif import MAX_RECOMPUTE_STEPS
     compiled = []
@@ -441,24 +441,24 @@ def test_torch_compile_on_the_cpu_traces_the_neuron(training, dtype):
 
 @pytest.mark.parametrize("implementation", ["compiled", "triton"])
 def test_eager_path_equals_the_custom_op(implementation, device):
-    # Eager calls bypass the dispatcher (kernels.lif._EagerLIF); torch.compile traces the
+    # Eager calls bypass the dispatcher (kernels.lif.ops._EagerLIF); torch.compile traces the
     # custom op. Both must compute the same, and the op must pass torch.library's checks.
-    from snnzoo.kernels import lif as kernels
+    from snnzoo.kernels.lif import ops
     if implementation == "compiled" and device.type == "cuda":
         pytest.skip("the compiled torch path serves CPU tensors")
     x, grad_spikes = _drive((4, 3, 33), torch.float32, device)
     v_in = torch.full((3, 33), 0.25, device=device)
     arguments = (*LIFParams(v_reset=None).as_op_args(), True, implementation)
     results = []
-    for run in (kernels._lif_forward_op, kernels._EagerLIF.apply):
+    for run in (ops._lif_forward_op, ops._EagerLIF.apply):
         x_in, v = x.clone().requires_grad_(), v_in.clone().requires_grad_()
         spikes, _, v_out = run(x_in, v, *arguments)
         torch.autograd.backward((spikes, v_out), (grad_spikes, torch.ones_like(v_out)))
         results.append((spikes, v_out, x_in.grad, v.grad))
     for what, a, b in zip(("spikes", "v_out", "dL/dx", "dL/dv_in"), *results):
         assert_equal(a, b, f"eager path vs custom op: {what}")
-    torch.library.opcheck(kernels._lif_forward_op, (x.clone().requires_grad_(),
-                                                   v_in.clone().requires_grad_(), *arguments))
+    torch.library.opcheck(ops._lif_forward_op, (x.clone().requires_grad_(),
+                                                v_in.clone().requires_grad_(), *arguments))
 
 
 @pytest.mark.parametrize("implementation", ["compiled", "triton"])
@@ -466,7 +466,7 @@ def test_custom_op_fake_matches_time_innermost_layout(implementation, device):
     # An input stored with time innermost ([B, N, T] permuted to [T, B, N]) flattens to a
     # [T, N] view with strides (1, T). The op returns contiguous spikes; its fake claimed x's
     # strides, so inductor's stride assertion failed on the compiled model.
-    from snnzoo.kernels import lif as kernels
+    from snnzoo.kernels.lif import ops
     from snnzoo.kernels._layout import flatten_in_memory_order
     if implementation == "compiled" and device.type == "cuda":
         pytest.skip("the compiled torch path serves CPU tensors")
@@ -474,7 +474,7 @@ def test_custom_op_fake_matches_time_innermost_layout(implementation, device):
     flat, _ = flatten_in_memory_order(x.permute(2, 0, 1))
     assert flat.stride() == (1, 4), "the test needs a time-innermost view"
     arguments = (*LIFParams().as_op_args(), False, implementation)
-    torch.library.opcheck(kernels._lif_forward_op, (flat, None, *arguments),
+    torch.library.opcheck(ops._lif_forward_op, (flat, None, *arguments),
                           test_utils=("test_faketensor",))
 
 

@@ -17,7 +17,10 @@ def test_built_wheel_imports_snnzoo_kernels(tmp_path):
                     str(tmp_path / "dist"), str(ROOT)], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("snnzoo-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "snnzoo/kernels/lif.py" in names and "snnzoo/layers/lif.py" in names
+    assert "snnzoo/kernels/lif/__init__.py" in names and "snnzoo/layers/lif.py" in names
+    modules = {f"snnzoo/{path.relative_to(ROOT).as_posix()}"
+               for path in (ROOT / "kernels").rglob("*.py")}
+    assert modules <= set(names), f"kernel modules left out: {sorted(modules - set(names))}"
     assert not any(name.startswith("kernels/") for name in names), "a top-level 'kernels' package"
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)

@@ -55,7 +55,7 @@ def test_triton_odd_sizes(shape, device):
 def test_triton_neuron_slices_add_up_exactly(splits, device):
     """The Gram kernel's programs each sum one slice of the neurons (whole loop steps of 128;
     the last slice partial) and add it atomically: H stays exact."""
-    from snnzoo.kernels.spike_kernel import _launch
+    from snnzoo.kernels.spike_kernel.triton_kernels import _launch
     spikes = _spikes((70, 1000), device)
     hamming = torch.empty((70, 70), dtype=torch.int64, device=device)
     _launch(spikes, hamming, "hamming", splits=splits)
@@ -86,13 +86,13 @@ def test_torch_path_matches_reference(dtype, device):
 def test_torch_path_adds_neuron_blocks_exactly(binary, monkeypatch):
     """The CPU Gram matrix sums int8 blocks of the neurons: blocks that do not divide N and
     a last short block add up to the reference's H and K exactly."""
-    from snnzoo.kernels import spike_kernel
-    monkeypatch.setattr(spike_kernel, "GRAM_BLOCK_NEURONS", 7)
+    from snnzoo.kernels.spike_kernel import torch_kernels
+    monkeypatch.setattr(torch_kernels, "GRAM_BLOCK_NEURONS", 7)
     spikes = _spikes((9, 3, 11), "cpu")  # 33 neurons: blocks of 7, then 5
     assert_equal(pairwise_hamming(spikes, "torch"), pairwise_hamming_reference(spikes), "H")
     scorer = HammingKernelScorer("torch")
     scorer.add(spikes, binary=binary)
-    monkeypatch.setattr(spike_kernel, "GRAM_BLOCK_NEURONS", 1 << 20)  # one block
+    monkeypatch.setattr(torch_kernels, "GRAM_BLOCK_NEURONS", 1 << 20)  # one block
     whole = HammingKernelScorer("torch")
     whole.add(spikes, binary=binary)
     assert_equal(scorer.kernel, whole.kernel, "K from blocks vs one block")
@@ -101,11 +101,11 @@ def test_torch_path_adds_neuron_blocks_exactly(binary, monkeypatch):
 def test_torch_path_without_int8_products_gives_the_same_kernel(monkeypatch):
     """Where torch has no int8 matrix product (or off the CPU) the Gram matrix is a float32
     product, exact below 2^24 neurons: the same H and K."""
-    from snnzoo.kernels import spike_kernel
+    from snnzoo.kernels.spike_kernel import torch_kernels
     spikes = _spikes((12, 4, 6, 5), "cpu")
     kernels = []
     for available in (True, False):
-        monkeypatch.setattr(spike_kernel, "_cpu_int8_products", lambda: available)
+        monkeypatch.setattr(torch_kernels, "_cpu_int8_products", lambda: available)
         assert_equal(pairwise_hamming(spikes, "torch"), pairwise_hamming_reference(spikes), "H")
         kernels.append(hamming_kernel(spikes, "torch"))
     assert_equal(kernels[1], kernels[0], "K from float32 vs int8 products")
