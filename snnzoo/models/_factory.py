@@ -6,13 +6,24 @@ import difflib
 
 import timm
 
+from snnzoo import hub
+
+from ._builder import build_snasnet
+from ._pretrained import split_revision
+from .snasnet import SNASNet
+from .variants import load_variants, registered_args
+
+__all__ = ["create_model", "list_models", "list_pretrained"]
+
 _PATTERN = "snasnet*"
+# timm's registry keys each entrypoint by the last part of its module's name: the built-in
+# models are in snasnet, the searched variants in variants.
+_MODULES = ["snasnet", "variants"]
 
 
 def list_models(filter: str = _PATTERN, pretrained: bool = False) -> list[str]:
     """snnzoo's model names (timm's registry, filtered to snnzoo's architectures), with the
     searched variants in the variants directory registered first (load_variants)."""
-    from .variants import load_variants
     load_variants()
     names = timm.list_models(filter, pretrained=pretrained)
     return [name for name in names if name.split(".")[0] in _snnzoo_names()]
@@ -25,7 +36,7 @@ def list_pretrained(filter: str = _PATTERN) -> list[str]:
 
 
 def _snnzoo_names() -> set[str]:
-    return set(timm.list_models(module="snasnet"))
+    return set(timm.list_models(_PATTERN, module=_MODULES))
 
 
 def create_model(model_name: str, pretrained: bool = False, **kwargs):
@@ -39,8 +50,7 @@ def create_model(model_name: str, pretrained: bool = False, **kwargs):
     architecture = model_name.split(".")[0]
     known = sorted(_snnzoo_names())
     if architecture not in known and architecture.startswith("snasnet_"):
-        from .variants import load_variants  # a searched variant, registered on first use
-        load_variants()
+        load_variants()  # a searched variant, registered on first use
         known = sorted(_snnzoo_names())
     if architecture not in known:
         close = difflib.get_close_matches(architecture, known, n=3, cutoff=0.5)
@@ -51,10 +61,6 @@ def create_model(model_name: str, pretrained: bool = False, **kwargs):
 
 
 def _create_from_hub(hf_hub_id: str, pretrained: bool, **kwargs):
-    from snnzoo import hub
-    from ._builder import create_snasnet, variant_args
-    from ._pretrained import split_revision
-
     repo_id, revision = split_revision(hf_hub_id)
     config = hub.download_config(repo_id, revision, cache_dir=kwargs.get("cache_dir"))
     architecture = config.get("architecture")
@@ -67,11 +73,11 @@ def _create_from_hub(hf_hub_id: str, pretrained: bool, **kwargs):
                          f"timm.create_model('hf-hub:{hf_hub_id}') if it is a timm model")
     pretrained_cfg = {**(config.get("pretrained_cfg") or {}), "architecture": architecture,
                       "hf_hub_id": hf_hub_id, "hf_hub_filename": hub.WEIGHTS_FILENAME}
-    architecture_args = {**(variant_args(architecture) if registered else {}), **model_args}
+    architecture_args = {**(registered_args(architecture) if registered else {}), **model_args}
     if "num_classes" in config:
         architecture_args["num_classes"] = config["num_classes"]
     input_size = pretrained_cfg.get("input_size")
     if input_size and "in_chans" not in architecture_args:
         architecture_args["in_chans"] = input_size[0]
-    return create_snasnet(architecture, pretrained, pretrained_cfg=pretrained_cfg,
-                          architecture_args=architecture_args, **kwargs)
+    return build_snasnet(SNASNet, architecture, pretrained, model_args=architecture_args,
+                         pretrained_cfg=pretrained_cfg, **kwargs)

@@ -12,17 +12,18 @@ BN + LIF run step by step through their layers (SeqSequential), which keeps a st
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Optional, Union
 
 import torch
 from torch import Tensor, nn
-from timm.models import PretrainedCfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 from timm.layers import to_2tuple
 
 from snnzoo.data import DATASETS
 from snnzoo.layers import LIF
 
+from ._builder import build_snasnet
+from ._pretrained import SNASNetPretrainedCfg
 from .cells import (ConvBNSequential, SeqAvgPool2d, SeqBatchNorm2d, SeqConv2d, SeqSequential,
                     SharedDropout, SNASCell)
 from .genotype import Genotype, parse_genotype
@@ -240,38 +241,8 @@ def _mean_over_time(x: Tensor) -> Tensor:
     return total / x.shape[0]
 
 
-@dataclasses.dataclass
-class SNASNetPretrainedCfg(PretrainedCfg):
-    """timm's pretrained cfg plus what defines an SNASNet variant and its weights' digest."""
-
-    timesteps: int = 5
-    genotype: str = ""
-    cell: str = "backward"
-    hf_hub_sha256: Optional[str] = None
-
-    @property
-    def has_weights(self) -> bool:
-        """Whether pretrained=True has weights to load; timm's registry reads it for
-        timm.list_pretrained and list_models(pretrained=True). A snnzoo/ repo has them once
-        they are published, which records their sha256."""
-        unpublished = self.hf_hub_sha256 is None and (self.hf_hub_id or "").startswith("snnzoo/")
-        return bool(self.url or self.file or (self.hf_hub_id and not unpublished))
-
-
-_BASE_CFG_FIELDS = {field.name for field in dataclasses.fields(PretrainedCfg)}
-_CFG_FIELDS = {field.name for field in dataclasses.fields(SNASNetPretrainedCfg)}
-
-
-def _as_snasnet_cfg(pretrained_cfg):
-    """A dict cfg (from a Hub config.json) as SNASNetPretrainedCfg, unknown keys dropped."""
-    if isinstance(pretrained_cfg, dict):
-        return SNASNetPretrainedCfg(**{k: v for k, v in pretrained_cfg.items() if k in _CFG_FIELDS})
-    return pretrained_cfg
-
-
 def _create_snasnet(variant: str, pretrained: bool = False, **kwargs) -> SNASNet:
-    from snnzoo.models._builder import create_snasnet
-    return create_snasnet(variant, pretrained, **kwargs)
+    return build_snasnet(SNASNet, variant, pretrained, model_args=MODEL_ARGS[variant], **kwargs)
 
 
 # Architecture of each entrypoint, as in the authors' code and paper (snasnet_fmnist is ours).

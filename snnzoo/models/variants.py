@@ -23,15 +23,22 @@ from timm.models import generate_default_cfgs, register_model
 
 from snnzoo._files import write_text_atomically
 
-from . import snasnet
-from .snasnet import SNASNetPretrainedCfg
+from ._builder import build_snasnet
+from ._pretrained import CFG_FIELDS, SNASNetPretrainedCfg
+from .genotype import parse_genotype
+from .snasnet import MODEL_ARGS, SNASNet
 
+# timm's register_model appends each variant's name here, and the entrypoint is set as an
+# attribute of this module beside it, so that `from snnzoo.models.variants import *` works.
 __all__ = ["VARIANTS_ENV", "VARIANT_ARGS", "variants_dirs", "check_variant_name",
-           "register_variant", "load_variants", "write_variant_config"]
+           "check_variant_args", "register_variant", "load_variants", "registered_args",
+           "write_variant_config"]
 
 VARIANTS_ENV = "SNNZOO_VARIANTS_DIR"
-VARIANT_ARGS: dict[str, dict] = {}
-_CFG_KEYS = set(SNASNetPretrainedCfg.__dataclass_fields__)
+VARIANT_ARGS: dict[str, dict] = {}  # architecture arguments of each registered variant
+# The cfgs of the registered variants: timm's register_model reads the default_cfgs of the
+# module its entrypoint names, as in timm's model files.
+default_cfgs: dict = {}
 
 
 def variants_dirs() -> list[Path]:
@@ -43,7 +50,7 @@ def variants_dirs() -> list[Path]:
 
 
 _VARIANT_NAME = re.compile(r"snasnet_[A-Za-z0-9_]+")
-_SNASNET_ARGS = set(inspect.signature(snasnet.SNASNet.__init__).parameters) - {"self"}
+_SNASNET_ARGS = set(inspect.signature(SNASNet.__init__).parameters) - {"self"}
 
 
 def check_variant_name(name: str) -> None:
@@ -53,7 +60,7 @@ def check_variant_name(name: str) -> None:
     if not isinstance(name, str) or not _VARIANT_NAME.fullmatch(name):
         raise ValueError(f"variant name {name!r} must start with 'snasnet_' and contain only "
                          f"letters, digits and underscores (e.g. 'snasnet_my_cells')")
-    if name in snasnet.MODEL_ARGS:
+    if name in MODEL_ARGS:
         raise ValueError(f"variant name {name!r} is a built-in snnzoo model; choose another --name")
     if timm.is_model(name) and name not in VARIANT_ARGS:
         raise ValueError(f"variant name {name!r} is already a timm model; choose another --name")
@@ -61,8 +68,6 @@ def check_variant_name(name: str) -> None:
 
 def check_variant_args(model_args: dict) -> None:
     """Raise ValueError unless model_args are SNASNet arguments with a valid genotype."""
-    from .genotype import parse_genotype
-
     unknown = sorted(set(model_args) - _SNASNET_ARGS)
     if unknown:
         raise ValueError(f"model_args {unknown} are not arguments of SNASNet; it takes "
@@ -74,23 +79,39 @@ def check_variant_args(model_args: dict) -> None:
 
 
 def register_variant(name: str, model_args: dict, pretrained_cfg: dict) -> None:
-    """Register name as a timm entrypoint building SNASNet(**model_args)."""
+    """Register name as a timm entrypoint building SNASNet(**model_args), in this module (not
+    in snnzoo.models.snasnet, whose entrypoints are the built-in models)."""
     check_variant_name(name)
     check_variant_args(model_args)
     VARIANT_ARGS[name] = dict(model_args)
-    cfg = {key: value for key, value in pretrained_cfg.items() if key in _CFG_KEYS}
+    cfg = {key: value for key, value in pretrained_cfg.items() if key in CFG_FIELDS}
     cfg.update(architecture=name, hf_hub_id=cfg.get("hf_hub_id") or None)
-    snasnet.default_cfgs.update(generate_default_cfgs({name: SNASNetPretrainedCfg(**cfg)}))
+    default_cfgs.update(generate_default_cfgs({name: SNASNetPretrainedCfg(**cfg)}))
 
-    def entrypoint(pretrained: bool = False, **kwargs):
-        return snasnet._create_snasnet(name, pretrained, **kwargs)
+    def entrypoint(pretrained: bool = False, **kwargs) -> SNASNet:
+        return _create_variant(name, pretrained, **kwargs)
 
     entrypoint.__name__ = entrypoint.__qualname__ = name
-    entrypoint.__module__ = snasnet.__name__
+    entrypoint.__module__ = __name__
     entrypoint.__doc__ = f"Searched SNASNet variant {name} (genotype {model_args.get('genotype')})."
+    globals()[name] = entrypoint
+    if name in __all__:  # registered again: register_model appends the name once more
+        __all__.remove(name)
     with warnings.catch_warnings():  # re-registering the same variant is expected
         warnings.simplefilter("ignore")
         register_model(entrypoint)
+
+
+def _create_variant(name: str, pretrained: bool = False, **kwargs) -> SNASNet:
+    # As for the built-in models (MODEL_ARGS), the pretrained cfg (or pretrained_cfg_overlay)
+    # sets the number of timesteps unless the caller passes timesteps.
+    model_args = {key: value for key, value in VARIANT_ARGS[name].items() if key != "timesteps"}
+    return build_snasnet(SNASNet, name, pretrained, model_args=model_args, **kwargs)
+
+
+def registered_args(name: str) -> dict:
+    """The registered architecture arguments of a model, built-in or searched variant."""
+    return dict(MODEL_ARGS[name] if name in MODEL_ARGS else VARIANT_ARGS[name])
 
 
 def load_variants(directories=None) -> list[str]:
@@ -128,7 +149,7 @@ def write_variant_config(folder: Path, name: str, model, pretrained_cfg: dict) -
     config = dict(architecture=name, num_classes=model.num_classes,
                   num_features=model.num_features,
                   pretrained_cfg={key: value for key, value in pretrained_cfg.items()
-                                  if key in _CFG_KEYS and value is not None},
+                                  if key in CFG_FIELDS and value is not None},
                   model_args=model_args)
     config["pretrained_cfg"]["architecture"] = name
     return write_text_atomically(folder / "config.json", json.dumps(config, indent=2) + "\n")
