@@ -40,21 +40,20 @@ import json
 import math
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
-import yaml
-from timm.models._hub import save_config_for_hf
 from torch import nn
 
 import snnzoo
 from snnzoo import hub
 from snnzoo._files import write_text_atomically
+from snnzoo.cards import (ARXIV_ID, SEARCHED_TAGS, cell_edge_table, citation, create_model_snippet,
+                          front_matter, split_card)
 from snnzoo.data import dataset_info
 from snnzoo.models.genotype import OPERATIONS, parse_genotype
 from snnzoo.models.snasnet import DATASET, MODEL_ARGS
-from snnzoo.viz import OPERATION_DESCRIPTIONS, draw_cell
+from snnzoo.viz import draw_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 CARDS_DIR = ROOT / "model_cards"
@@ -62,7 +61,6 @@ CELL_PICTURE = "cell.png"
 RESULTS_FILENAME = "results.json"
 MEASURED_BEGIN = "<!-- measured:begin -->"
 MEASURED_END = "<!-- measured:end -->"
-TAGS = ["snnzoo", "spiking-neural-network", "image-classification", "neural-architecture-search"]
 
 # How to get each data set for `python -m snnzoo.train`.
 DATA_FLAGS = {"tinyimagenet": "--data-dir DIR  # DIR/tiny-imagenet-200, extracted by hand"}
@@ -82,16 +80,6 @@ IN_TRAINING: set[str] = set()
 # Models that are our own design rather than the paper's.
 OWN_DESIGN = {"snasnet_fmnist": "snasnet_cifar100"}  # name -> the model whose cell it borrows
 
-BIBTEX = """@inproceedings{kim2022neural,
-  title     = {Neural Architecture Search for Spiking Neural Networks},
-  author    = {Kim, Youngeun and Li, Yuhang and Park, Hyoungseob and Venkatesha, Yeshwanth and
-               Panda, Priyadarshini},
-  booktitle = {European Conference on Computer Vision (ECCV)},
-  year      = {2022},
-  doi       = {10.1007/978-3-031-20053-3_3},
-  eprint    = {2201.10355},
-  archivePrefix = {arXiv}
-}"""
 AUTHORS_CODE = ("https://github.com/Intelligent-Computing-Lab-Yale/"
                 "Neural-Architecture-Search-for-Spiking-Neural-Networks")
 # Top-level modules whose per-step output shape the macro-network table shows, in order.
@@ -187,15 +175,10 @@ def model_facts(name: str, device: str | None = None) -> dict:
 def render_config(model: nn.Module, folder: Path) -> str:
     """timm's Hub config.json as snnzoo.hub.save_pretrained writes it; the sha256 is that of
     folder/model.safetensors when present, else the registered cfg's (None: unpublished)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / hub.CONFIG_FILENAME
-        save_config_for_hf(model, path, model_args=model.model_args)
-        config = json.loads(path.read_text(encoding="utf-8"))
     weights = folder / hub.WEIGHTS_FILENAME
-    config["pretrained_cfg"][hub.WEIGHTS_SHA256_KEY] = (
-        hub.file_sha256(weights) if weights.is_file()
-        else model.pretrained_cfg.get(hub.WEIGHTS_SHA256_KEY))
-    return json.dumps(config, indent=2) + "\n"
+    sha256 = (hub.file_sha256(weights) if weights.is_file()
+              else model.pretrained_cfg.get(hub.WEIGHTS_SHA256_KEY))
+    return hub.config_text(hub.model_config(model, sha256))
 
 
 # README.md
@@ -214,14 +197,6 @@ def read_results(folder: Path) -> dict | None:
         raise CardError(f"{path} lacks {', '.join(missing) or 'an object'}: it needs at least "
                         f"\"top1\" (%) and \"command\" (see {Path(__file__).name} --help)")
     return results
-
-
-def split_card(text: str) -> tuple[dict, str]:
-    """(front matter, body) of a card."""
-    match = re.match(r"---\n(.*?)\n---\n", text, re.DOTALL)
-    if match is None:
-        return {}, text
-    return yaml.safe_load(match.group(1)) or {}, text[match.end():]
 
 
 def measured_block(text: str) -> str | None:
@@ -333,7 +308,7 @@ def _what_it_is(facts: dict) -> list[str]:
     name, args = facts["name"], facts["args"]
     lines = ["SNASNet is the spiking neural network of Kim et al., *Neural Architecture Search "
              "for Spiking Neural Networks* (ECCV 2022, "
-             "[arXiv:2201.10355](https://arxiv.org/abs/2201.10355)). Its cell was chosen without "
+             f"[arXiv:{ARXIV_ID}](https://arxiv.org/abs/{ARXIV_ID})). Its cell was chosen without "
              "training: among random cells, the one whose leaky integrate-and-fire (LIF) neurons "
              "at initialisation give the most distinct spike patterns for different images "
              "(sparsity-aware Hamming distance kernel). A *backward* cell may also have temporal "
@@ -375,7 +350,7 @@ def _details(facts: dict) -> list[str]:
         f"[{facts['hub_dataset']}](https://huggingface.co/datasets/{facts['hub_dataset']}))",
         f"- **Neurons:** LIF, tau {args['tau']:.4g}, threshold {args['v_threshold']}, hard "
         f"reset to 0, arctan surrogate gradient",
-        f"- **Paper:** [arXiv:2201.10355](https://arxiv.org/abs/2201.10355); authors' code: "
+        f"- **Paper:** [arXiv:{ARXIV_ID}](https://arxiv.org/abs/{ARXIV_ID}); authors' code: "
         f"[{AUTHORS_CODE.removeprefix('https://github.com/')}]({AUTHORS_CODE})",
         f"- **License:** {cfg['license']}", ""]
 
@@ -390,16 +365,8 @@ def _cell(facts: dict) -> list[str]:
              + "). Entries above the diagonal are forward edges, within a timestep; entries "
              "below it are feedback edges: what node *i* sends back to node *j* at step *t* "
              "is added to node *j*'s input at step *t* + 1. Node 0 is the cell's input, node 3 "
-             "its output, and every node sums its incoming edges.", "",
-             "| edge | kind | operation | computes |", "|---|---|---|---|"]
-    for source, target, op in genotype.forward_edges:
-        lines.append(f"| {source} \u2192 {target} | forward (same step) | {OPERATIONS[op]} | "
-                     f"{OPERATION_DESCRIPTIONS[OPERATIONS[op]]} |")
-    for source, target, op in genotype.feedback_edges:
-        lines.append(f"| {source} \u2192 {target} | feedback (step t \u2192 t+1) | "
-                     f"{OPERATIONS[op]} | {OPERATION_DESCRIPTIONS[OPERATIONS[op]]} |")
-    lines.append("")
-    return lines
+             "its output, and every node sums its incoming edges.", ""]
+    return lines + cell_edge_table(genotype) + [""]
 
 
 def _macro(facts: dict) -> list[str]:
@@ -452,8 +419,7 @@ def _usage(facts: dict) -> list[str]:
     channels = facts["cfg"]["input_size"][0]
     mode, kind = ("L", "grayscale") if channels == 1 else ("RGB", "RGB")
     return ["## Usage", "",
-            "```python", "import snnzoo", "",
-            f"model = snnzoo.create_model(\"{name}\", pretrained=True).eval()", "```", "",
+            *create_model_snippet(name, pretrained=True, eval_mode=True), "",
             "The same with timm (importing snnzoo registers its models with timm), and the "
             "preprocessing from the model's pretrained cfg:", "",
             "```python", "import timm", "from PIL import Image", "",
@@ -550,16 +516,13 @@ def _provenance(facts: dict, measured: str | None) -> list[str]:
 
 def render_card(facts: dict, folder: Path) -> str:
     measured, measured_front_matter = _measured(facts, folder)
-    front_matter = {"library_name": "timm", "license": facts["cfg"]["license"], "tags": TAGS,
-                    "datasets": [facts["hub_dataset"]], "pipeline_tag": "image-classification",
-                    **measured_front_matter}
+    metadata = front_matter(facts["cfg"]["license"], SEARCHED_TAGS, datasets=[facts["hub_dataset"]],
+                            pipeline_tag="image-classification", extra=measured_front_matter)
     body = [f"# {facts['name']}", "", _status(facts, folder, measured is not None), "",
             *_what_it_is(facts), *_details(facts), *_cell(facts), *_macro(facts),
             *_compute(facts), *_usage(facts), *_getting_weights(facts),
-            *_results(facts, measured), *_provenance(facts, measured),
-            "## Citation", "", "```bibtex", BIBTEX, "```", ""]
-    return ("---\n" + yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True)
-            + "---\n\n" + "\n".join(body))
+            *_results(facts, measured), *_provenance(facts, measured), *citation()]
+    return metadata + "\n" + "\n".join(body)
 
 
 # Writing

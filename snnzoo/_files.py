@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -26,6 +27,12 @@ def write_atomically(path, write: Callable[[Path], object]) -> Path:
 def write_text_atomically(path, text: str) -> Path:
     """Write text (UTF-8) to path atomically (see write_atomically)."""
     return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json_atomically(path, data, **options) -> Path:
+    """Write data as indented JSON and a newline to path atomically; options go to json.dumps
+    (allow_nan=False, say)."""
+    return write_text_atomically(path, json.dumps(data, indent=2, **options) + "\n")
 
 
 def give_new_file_mode(path) -> Path:

@@ -6,11 +6,33 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 from typing import Iterator, Optional
 
 import torch
 
+from snnzoo._messages import first_line
 from snnzoo.data import DEFAULT_DATASET
+
+
+def number_at_least(minimum, kind=int, above=False):
+    """An argparse type: a number of `kind` that is >= minimum (> minimum with above=True)."""
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        if value < minimum or (above and value == minimum):
+            raise argparse.ArgumentTypeError(
+                f"{text} must be {'greater than' if above else 'at least'} {minimum}")
+        return value
+    return convert
+
+
+positive_integer = number_at_least(1)  # an argparse type: a whole number of at least 1
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -56,8 +78,7 @@ def device_problem(name: str) -> Optional[str]:
     try:
         torch.empty(1, device=device)
     except Exception as error:  # noqa: BLE001 - any backend's refusal reads the same
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return f"{name} cannot be used here ({first_line}); use --device cpu"
+        return f"{name} cannot be used here ({first_line(error)}); use --device cpu"
     return None
 
 

@@ -23,7 +23,8 @@ import torch
 from snnzoo import hub
 from snnzoo._files import visible_entries
 from snnzoo._options import add_debug_option
-from snnzoo.hub import _some, dtype_mismatches, non_finite_problem
+from snnzoo._messages import abbreviated_list
+from snnzoo.hub import dtype_mismatches, non_finite_problem
 from snnzoo.models.genotype import Genotype, parse_genotype
 from snnzoo.models.reference import feedback_slots, forward_slots
 
@@ -119,8 +120,8 @@ def convert_state_dict(state_dict: dict, genotype: Genotype, expected_keys) -> d
                    f"genotype {genotype} has them at {wanted}; " if found else "")
         raise ValueError(
             f"the checkpoint does not match SNASNet with genotype {genotype} ({genotype.cell} "
-            f"cell): {entries}missing keys {_some(missing) if missing else 'none'}; unexpected "
-            f"keys {_some(unexpected) if unexpected else 'none'}. Pass the --genotype and --cell "
+            f"cell): {entries}missing keys {abbreviated_list(missing) if missing else 'none'}; unexpected "
+            f"keys {abbreviated_list(unexpected) if unexpected else 'none'}. Pass the --genotype and --cell "
             f"the checkpoint was trained with (the authors' --cnt_mat and --celltype)")
     return converted
 
@@ -168,7 +169,7 @@ def _describe_value(value) -> str:
         return f"a {type(value).__name__}"
     if not value:
         return "an empty dict"
-    return "a dict of " + _some([f"{key!r} ({type(item).__name__})" for key, item in value.items()])
+    return "a dict of " + abbreviated_list([f"{key!r} ({type(item).__name__})" for key, item in value.items()])
 
 
 def _unreadable(checkpoint: Path, error: Exception) -> str:
@@ -201,7 +202,7 @@ def _shape_problem(converted: dict, expected: dict, model_name: str) -> str | No
     wide = (f"the checkpoint's network is {width} channels wide, {model_name} {needed}: "
             if width != needed else "")
     return (f"{len(mismatched)} tensor(s) of the checkpoint have other shapes than {model_name}'s "
-            f"(checkpoint vs model): {_some(mismatched)}; {wide}it was trained as another "
+            f"(checkpoint vs model): {abbreviated_list(mismatched)}; {wide}it was trained as another "
             f"network. Pass the --model it was trained as (and its --genotype and --cell)")
 
 
@@ -219,9 +220,9 @@ def output_folder_problem(out: Path) -> str | None:
     if not names or (names == written and hub.has_default_card(out)):
         return None
     if hub.CONFIG_FILENAME not in names:
-        return (f"--out {out} holds {_some(names)}: not a model folder, and convert writes only "
+        return (f"--out {out} holds {abbreviated_list(names)}: not a model folder, and convert writes only "
                 f"into a new or empty folder or one it wrote; choose a new or empty --out")
-    return (f"--out {out} holds {_some(names)}, which convert did not write (a trained model's "
+    return (f"--out {out} holds {abbreviated_list(names)}, which convert did not write (a trained model's "
             f"folder, say: its card, pictures and measured claims would stand beside these "
             f"weights); choose a new or empty --out")
 

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import unquote
@@ -46,6 +47,8 @@ from huggingface_hub.errors import (
 from timm.models._hub import save_config_for_hf
 
 from snnzoo._files import give_new_file_mode
+from snnzoo._messages import abbreviated_list, first_line
+from snnzoo.cards import create_model_snippet, front_matter, split_front_matter
 
 try:  # huggingface_hub 2.x speaks HTTP through httpx2, 1.x through httpx
     from httpx2 import TransportError
@@ -56,7 +59,7 @@ __all__ = [
     "WeightsError", "WeightsNotFoundError", "WeightsIntegrityError", "HubUnreachableError",
     "WEIGHTS_FILENAME", "CONFIG_FILENAME", "CARD_FILENAME", "WEIGHTS_SHA256_KEY", "PICKLE_SUFFIXES",
     "download_weights", "download_config", "load_state_dict", "file_sha256", "save_pretrained", "validate_model_folder",
-    "model_folder_files", "move_into_place",
+    "model_folder_files", "move_into_place", "model_config", "config_text",
 ]
 
 WEIGHTS_FILENAME = "model.safetensors"
@@ -64,7 +67,6 @@ CONFIG_FILENAME = "config.json"
 CARD_FILENAME = "README.md"
 WEIGHTS_SHA256_KEY = "hf_hub_sha256"  # in config.json's pretrained_cfg, as in SNASNet's pretrained cfgs
 PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".pkl", ".pickle", ".ckpt")  # never loaded, never published
-CARD_TAGS = ("snnzoo", "spiking-neural-network", "image-classification")
 LOCAL_FILE_HINT = ('create_model({model}, pretrained=True, '
                    'pretrained_cfg_overlay=dict(file="path/to/model.safetensors"))')
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
@@ -109,7 +111,7 @@ def download_weights(repo_id: str, filename: str = WEIGHTS_FILENAME, revision: s
             raise  # the local disk, not the download
         raise WeightsIntegrityError(  # huggingface_hub's size check: fewer or more bytes than announced
             f"Downloading {_describe(repo_id, filename, revision)} gave a file of the wrong size "
-            f"({_first_line(error)}). Download it again with download_weights(..., force_download=True); "
+            f"({first_line(error)}). Download it again with download_weights(..., force_download=True); "
             "if that keeps failing, the copy on the Hub is damaged: publish it again.") from None
     path = Path(path)
     source = _describe(repo_id, filename, revision)
@@ -178,9 +180,14 @@ def load_state_dict(path: str | Path, sha256: str | None = None,
         recorded_in = path.parent / CONFIG_FILENAME if sha256 is not None else None
     if sha256 is not None:
         _check_sha256(path, sha256, source, recorded_in)
+    return _read_safetensors(path, source)
+
+
+def _read_safetensors(path: Path, source: str | None) -> dict[str, torch.Tensor]:
     try:
         return safetensors.torch.load_file(path, device="cpu")
     except safetensors.SafetensorError as error:
+        origin = f" (from {source})" if source else ""
         raise WeightsIntegrityError(
             f"{path}{origin} is not a readable safetensors file ({error}): it is corrupted or "
             f"truncated. {_fix_for_damaged(path, source)}") from None
@@ -222,18 +229,7 @@ def save_pretrained(model, directory: str | Path, model_card: str | None = None,
     the folder's other files stay (a training run's log and checkpoint, say).
     """
     directory = Path(directory).resolve()
-    fused = [name for name, module in model.named_modules() if getattr(module, "inference_only", False)]
-    if fused:
-        raise ValueError(f"{type(model).__name__} is fused for inference ({fused[0]} and {len(fused) - 1} more "
-                         "layers have BatchNorms folded into them), so its weights no longer fit its "
-                         "architecture; save the model before fusing it")
-    pretrained_cfg = getattr(model, "pretrained_cfg", None)
-    if not pretrained_cfg or not pretrained_cfg.get("architecture"):
-        raise ValueError(f"{type(model).__name__} has no pretrained_cfg naming its architecture; build it "
-                         "with timm.create_model(...) so that config.json can say how to rebuild it.")
-    problem = non_finite_problem(model.state_dict(), f"{type(model).__name__} (to save in {directory})")
-    if problem:
-        raise ValueError(f"{problem}; nothing was written")
+    _check_savable(model, directory)
     extra_files = dict(extra_files or {})
     for name in extra_files:
         _check_extra_file_name(name)
@@ -243,36 +239,36 @@ def save_pretrained(model, directory: str | Path, model_card: str | None = None,
     staging = directory.parent / f".{directory.name}.saving-{uuid.uuid4().hex[:12]}"
     staging.mkdir()
     try:
-        state_dict = {key: tensor.detach().to("cpu").contiguous()
-                      for key, tensor in model.state_dict().items()}
-        safetensors.torch.save_file(state_dict, staging / WEIGHTS_FILENAME, metadata={"format": "pt"})
-        give_new_file_mode(staging / WEIGHTS_FILENAME)
-        save_config_for_hf(model, staging / CONFIG_FILENAME, model_args=getattr(model, "model_args", None))
-        config = json.loads((staging / CONFIG_FILENAME).read_text())
-        config["pretrained_cfg"][WEIGHTS_SHA256_KEY] = file_sha256(staging / WEIGHTS_FILENAME)
-        (staging / CONFIG_FILENAME).write_text(json.dumps(config, indent=2) + "\n")
-        if model_card is None and _describes(directory, config["pretrained_cfg"][WEIGHTS_SHA256_KEY]):
-            model_card = (directory / CARD_FILENAME).read_text(encoding="utf-8")
-            if replace_folder:  # the kept card's pictures stay with it
-                for name in _card_links(model_card):
-                    if (directory / name).is_file() and not (staging / name).exists():
-                        (staging / name).parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(directory / name, staging / name)
-        card = model_card if model_card is not None else _default_card(config)
+        config = _write_weights_and_config(model, staging)
+        card = model_card if model_card is not None else _kept_card(directory, staging, config,
+                                                                   replace_folder)
         (staging / CARD_FILENAME).write_text(card, encoding="utf-8")
         for name, content in extra_files.items():
             (staging / name).write_bytes(content)
         if replace_folder:
             move_into_place(staging, directory)
         else:
-            directory.mkdir(parents=True, exist_ok=True)
-            for path in staging.iterdir():
-                os.replace(path, directory / path.name)
-            staging.rmdir()
+            _move_files_into(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return directory
+
+
+def model_config(model, weights_sha256: str | None) -> dict:
+    """timm's Hub config.json of `model` (architecture, num_classes, model_args, pretrained_cfg),
+    with the sha256 of its weights file in pretrained_cfg[WEIGHTS_SHA256_KEY]."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / CONFIG_FILENAME
+        save_config_for_hf(model, path, model_args=getattr(model, "model_args", None))
+        config = json.loads(path.read_text(encoding="utf-8"))
+    config["pretrained_cfg"][WEIGHTS_SHA256_KEY] = weights_sha256
+    return config
+
+
+def config_text(config: dict) -> str:
+    """config.json's text as save_pretrained writes it."""
+    return json.dumps(config, indent=2) + "\n"
 
 
 def model_folder_files(directory: str | Path) -> list[Path]:
@@ -295,41 +291,17 @@ def validate_model_folder(directory: str | Path) -> list[str]:
         return [f"{directory} does not exist"]
     if not directory.is_dir():
         return [f"{directory} is not a directory"]
-    problems = [f"{name} is missing" for name in (WEIGHTS_FILENAME, CONFIG_FILENAME, CARD_FILENAME)
-                if not (directory / name).is_file()]
-    problems += [f"{path.relative_to(directory)} is a pickle-based file: only safetensors weights are "
-                 "published; delete it"
-                 for path in model_folder_files(directory) if path.name.endswith(PICKLE_SUFFIXES)]
+    problems = _file_problems(directory)
     config = _read_config(directory, problems)
-    card = _read_card_metadata(directory, problems)
-    if config is not None and card is not None:
-        card_license, config_license = card.get("license"), config["pretrained_cfg"].get("license")
-        if card_license and config_license and str(card_license).lower() != str(config_license).lower():
-            problems.append(f"{CARD_FILENAME} says license {card_license!r} but config.json's pretrained_cfg "
-                            f"says {config_license!r}: make them agree")
     weights = directory / WEIGHTS_FILENAME
-    if config is None or not weights.is_file():
+    actual = file_sha256(weights) if weights.is_file() else None
+    recorded = None if config is None else config["pretrained_cfg"].get(WEIGHTS_SHA256_KEY)
+    card = _read_card_metadata(directory, problems, actual, recorded)
+    problems += _license_problems(card, config)
+    if config is None or actual is None:
         return problems
-    recorded = config["pretrained_cfg"].get(WEIGHTS_SHA256_KEY)
-    actual = file_sha256(weights)
-    if recorded is None:
-        problems.append(f"config.json's pretrained_cfg records no {WEIGHTS_SHA256_KEY!r}: save the folder "
-                        "with snnzoo.hub.save_pretrained, or add the sha256 of model.safetensors")
-    elif str(recorded).lower() != actual:
-        problems.append(f"model.safetensors has sha256 {actual} but config.json records {recorded}: the "
-                        "weights changed after the config was written; save the folder again with "
-                        "save_pretrained")
-    try:
-        state_dict = load_state_dict(weights)
-    except WeightsIntegrityError as error:
-        problems.append(str(error))
-        return problems
-    if isinstance(config.get("architecture"), str):
-        problems += _architecture_problems(config, state_dict)
-        problem = non_finite_problem(state_dict, WEIGHTS_FILENAME)
-        if problem:
-            problems.append(problem)
-    return problems
+    problems += _digest_problems(recorded, actual)
+    return problems + _weights_problems(weights, config)
 
 
 # Downloads
@@ -372,7 +344,7 @@ def _weights_error(error: Exception, repo_id: str, filename: str, revision: str 
             reason = "HF_HUB_OFFLINE is set"
             fix = "Unset HF_HUB_OFFLINE to download it."
         else:
-            reason = f"cannot reach the Hub at {endpoint}: {_first_line(error)}"
+            reason = f"cannot reach the Hub at {endpoint}: {first_line(error)}"
             fix = ("Check the network (and HF_ENDPOINT), raise HF_HUB_ETAG_TIMEOUT on a slow link, "
                    "or download it once where the Hub is reachable.")
         return HubUnreachableError(
@@ -388,18 +360,13 @@ def _weights_error(error: Exception, repo_id: str, filename: str, revision: str 
             f"Cannot download {where}: the Hub at {endpoint} refused access (HTTP {status}). Check HF_TOKEN "
             f"and its permissions. {local}")
     return HubUnreachableError(
-        f"Cannot download {where}: the Hub at {endpoint} answered HTTP {status} ({_first_line(error)}) "
+        f"Cannot download {where}: the Hub at {endpoint} answered HTTP {status} ({first_line(error)}) "
         f"and the file is not in the cache ({constants.HF_HUB_CACHE}). Try again later. {local}")
 
 
 def _describe(repo_id: str, filename: str, revision: str | None) -> str:
     at = f" at revision {revision}" if revision else ""
     return f"{filename} from {repo_id}{at}"
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _announced_sha256(path: Path) -> str | None:
@@ -433,6 +400,54 @@ def _fix_for_damaged(path: Path, source: str | None) -> str:
 # Saving
 
 
+def _check_savable(model, directory: Path) -> None:
+    """Refuse a model whose weights or config would not rebuild it: fused, unnamed, diverged."""
+    fused = [name for name, module in model.named_modules() if getattr(module, "inference_only", False)]
+    if fused:
+        raise ValueError(f"{type(model).__name__} is fused for inference ({fused[0]} and {len(fused) - 1} more "
+                         "layers have BatchNorms folded into them), so its weights no longer fit its "
+                         "architecture; save the model before fusing it")
+    pretrained_cfg = getattr(model, "pretrained_cfg", None)
+    if not pretrained_cfg or not pretrained_cfg.get("architecture"):
+        raise ValueError(f"{type(model).__name__} has no pretrained_cfg naming its architecture; build it "
+                         "with timm.create_model(...) so that config.json can say how to rebuild it.")
+    problem = non_finite_problem(model.state_dict(), f"{type(model).__name__} (to save in {directory})")
+    if problem:
+        raise ValueError(f"{problem}; nothing was written")
+
+
+def _write_weights_and_config(model, staging: Path) -> dict:
+    """model.safetensors and config.json (recording the weights' sha256) in staging; the config."""
+    state_dict = {key: tensor.detach().to("cpu").contiguous() for key, tensor in model.state_dict().items()}
+    safetensors.torch.save_file(state_dict, staging / WEIGHTS_FILENAME, metadata={"format": "pt"})
+    give_new_file_mode(staging / WEIGHTS_FILENAME)
+    config = model_config(model, file_sha256(staging / WEIGHTS_FILENAME))
+    (staging / CONFIG_FILENAME).write_text(config_text(config))
+    return config
+
+
+def _kept_card(directory: Path, staging: Path, config: dict, replace_folder: bool) -> str:
+    """The folder's card where it describes these weights (its pictures copied to staging when
+    the folder is replaced), else the default card."""
+    if not _describes(directory, config["pretrained_cfg"][WEIGHTS_SHA256_KEY]):
+        return _default_card(config)
+    card = (directory / CARD_FILENAME).read_text(encoding="utf-8")
+    if replace_folder:
+        for name in _card_links(card):
+            if (directory / name).is_file() and not (staging / name).exists():
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(directory / name, staging / name)
+    return card
+
+
+def _move_files_into(staging: Path, directory: Path) -> None:
+    """Replace the folder's files by staging's, each atomically; its other files stay."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in staging.iterdir():
+        os.replace(path, directory / path.name)
+    staging.rmdir()
+
+
 def _check_extra_file_name(name: str) -> None:
     if name in (WEIGHTS_FILENAME, CONFIG_FILENAME, CARD_FILENAME):
         raise ValueError(f"extra_files cannot replace {name}: save_pretrained writes it "
@@ -450,12 +465,10 @@ def _default_card(config: dict) -> str:
         raise ValueError(f"Cannot write a model card for {architecture}: its pretrained_cfg has no "
                          "'license'. Set it in the model's default_cfgs, or pass model_card=... with a "
                          "license in its front matter.")
-    front_matter = yaml.safe_dump({"library_name": "timm", "license": license_name, "tags": list(CARD_TAGS),
-                                   "pipeline_tag": "image-classification"}, sort_keys=False)
-    return (f"---\n{front_matter}---\n\n# {architecture}\n\n"
+    return (front_matter(license_name, pipeline_tag="image-classification")
+            + f"\n# {architecture}\n\n"
             f"Spiking neural network weights for `{architecture}`, published with snnzoo.\n\n"
-            f"```python\nimport snnzoo\n\n"
-            f"model = snnzoo.create_model(\"{architecture}\", pretrained=True)\n```\n\n"
+            + "\n".join(create_model_snippet(architecture, pretrained=True)) + "\n\n"
             f"`model.safetensors` sha256: `{config['pretrained_cfg'][WEIGHTS_SHA256_KEY]}`\n")
 
 
@@ -487,7 +500,7 @@ def _check_replaceable(directory: Path) -> None:
         others = sorted(path.name for path in directory.iterdir())
         if others:
             raise ValueError(
-                f"{directory} holds {_some(others)}, but no {CONFIG_FILENAME}: it is not a model "
+                f"{directory} holds {abbreviated_list(others)}, but no {CONFIG_FILENAME}: it is not a model "
                 f"folder, and saving would replace all of it. Save into a new or empty directory")
 
 
@@ -571,7 +584,52 @@ def _read_config(directory: Path, problems: list[str]) -> dict | None:
     return config
 
 
-def _read_card_metadata(directory: Path, problems: list[str]) -> dict | None:
+def _file_problems(directory: Path) -> list[str]:
+    """The three files that must be there, and the pickle-based ones that must not."""
+    problems = [f"{name} is missing" for name in (WEIGHTS_FILENAME, CONFIG_FILENAME, CARD_FILENAME)
+                if not (directory / name).is_file()]
+    return problems + [f"{path.relative_to(directory)} is a pickle-based file: only safetensors weights "
+                       "are published; delete it"
+                       for path in model_folder_files(directory) if path.name.endswith(PICKLE_SUFFIXES)]
+
+
+def _license_problems(card: dict | None, config: dict | None) -> list[str]:
+    if config is None or card is None:
+        return []
+    card_license, config_license = card.get("license"), config["pretrained_cfg"].get("license")
+    if card_license and config_license and str(card_license).lower() != str(config_license).lower():
+        return [f"{CARD_FILENAME} says license {card_license!r} but config.json's pretrained_cfg "
+                f"says {config_license!r}: make them agree"]
+    return []
+
+
+def _digest_problems(recorded: str | None, actual: str) -> list[str]:
+    if recorded is None:
+        return [f"config.json's pretrained_cfg records no {WEIGHTS_SHA256_KEY!r}: save the folder "
+                "with snnzoo.hub.save_pretrained, or add the sha256 of model.safetensors"]
+    if str(recorded).lower() != actual:
+        return [f"model.safetensors has sha256 {actual} but config.json records {recorded}: the "
+                "weights changed after the config was written; save the folder again with "
+                "save_pretrained"]
+    return []
+
+
+def _weights_problems(weights: Path, config: dict) -> list[str]:
+    """Whether the weights (their digest checked already) load and fit config's architecture."""
+    try:
+        state_dict = _read_safetensors(weights, None)
+    except WeightsIntegrityError as error:
+        return [str(error)]
+    if not isinstance(config.get("architecture"), str):
+        return []
+    problem = non_finite_problem(state_dict, WEIGHTS_FILENAME)
+    return _architecture_problems(config, state_dict) + ([problem] if problem else [])
+
+
+def _read_card_metadata(directory: Path, problems: list[str], actual: str | None,
+                        recorded: str | None) -> dict | None:
+    """The card's front matter; its problems appended to `problems`. A digest the card names
+    that config.json records too is config.json's problem, reported once, there."""
     path = directory / CARD_FILENAME
     if not path.is_file():
         return None
@@ -583,21 +641,18 @@ def _read_card_metadata(directory: Path, problems: list[str]) -> dict | None:
     problems += [f"{CARD_FILENAME} links to {name}, which the folder does not hold: add it, or "
                  f"regenerate the card" for name in _card_links(text)
                  if not (directory / name).exists()]
-    weights = directory / WEIGHTS_FILENAME
     named = set(SHA256_PATTERN.findall(text))
-    if named and weights.is_file():
-        actual = file_sha256(weights)
-        if actual not in named:
-            problems.append(f"{CARD_FILENAME} names sha256 {_some(sorted(named))}, but "
-                            f"{WEIGHTS_FILENAME} has sha256 {actual}: the card describes other "
-                            f"weights; regenerate it for these (make cards, or pass model_card= "
-                            f"to save_pretrained)")
-    match = re.match(r"---\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", text, re.DOTALL)
-    if match is None:
+    if named and actual is not None and actual not in named and str(recorded).lower() not in named:
+        problems.append(f"{CARD_FILENAME} names sha256 {abbreviated_list(sorted(named))}, but "
+                        f"{WEIGHTS_FILENAME} has sha256 {actual}: the card describes other "
+                        f"weights; regenerate it for these (make cards, or pass model_card= "
+                        f"to save_pretrained)")
+    metadata_text, _ = split_front_matter(text)
+    if metadata_text is None:
         problems.append(f"{CARD_FILENAME} has no YAML front matter (a block between '---' lines at the top)")
         return None
     try:
-        metadata = yaml.safe_load(match.group(1))
+        metadata = yaml.safe_load(metadata_text)
     except yaml.YAMLError as error:
         problems.append(f"{CARD_FILENAME} front matter is not valid YAML: {error}")
         return None
@@ -618,7 +673,7 @@ def _architecture_problems(config: dict, state_dict: dict) -> list[str]:
         model = timm.create_model(architecture, pretrained=False, **model_args)
     except Exception as error:  # unknown architecture or arguments it does not take
         return [f"timm.create_model({architecture!r}, **{model_args}) failed ({type(error).__name__}: "
-                f"{_first_line(error)}): the architecture must be registered (import its package) and take "
+                f"{first_line(error)}): the architecture must be registered (import its package) and take "
                 f"config.json's model_args as JSON gives them (lists, not tuples)"]
     return [f"model.safetensors does not fit {architecture} built with {model_args}: {problem}"
             for problem in state_dict_problems(state_dict, model.state_dict())]
@@ -632,14 +687,14 @@ def state_dict_problems(state_dict: dict, expected: dict) -> list[str]:
     missing = sorted(expected.keys() - state_dict.keys())
     unexpected = sorted(state_dict.keys() - expected.keys())
     if missing:
-        problems.append(f"{len(missing)} key(s) missing: {_some(missing)}")
+        problems.append(f"{len(missing)} key(s) missing: {abbreviated_list(missing)}")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {_some(unexpected)}")
+        problems.append(f"{len(unexpected)} unexpected key(s): {abbreviated_list(unexpected)}")
     shapes = [f"{key} {tuple(state_dict[key].shape)} vs {tuple(expected[key].shape)}"
               for key in sorted(expected.keys() & state_dict.keys())
               if state_dict[key].shape != expected[key].shape]
     if shapes:
-        problems.append(f"{len(shapes)} shape(s) differ (file vs model): {_some(shapes)}")
+        problems.append(f"{len(shapes)} shape(s) differ (file vs model): {abbreviated_list(shapes)}")
     return problems + dtype_mismatches(state_dict, expected)
 
 
@@ -652,7 +707,7 @@ def dtype_mismatches(state_dict: dict, expected: dict) -> list[str]:
     if not dtypes:
         return []
     return [f"{len(dtypes)} tensor(s) of another kind of dtype (file vs model), which loading "
-            f"would convert: {_some(dtypes)}"]
+            f"would convert: {abbreviated_list(dtypes)}"]
 
 
 def _dtype_kind(dtype: torch.dtype) -> str:
@@ -674,11 +729,6 @@ def non_finite_problem(state_dict: dict, what: str) -> str | None:
     names = non_finite_tensors(state_dict)
     if not names:
         return None
-    return (f"{what} holds NaN or infinite values in {len(names)} tensor(s) ({_some(names)}): "
+    return (f"{what} holds NaN or infinite values in {len(names)} tensor(s) ({abbreviated_list(names)}): "
             f"the training run it comes from diverged; use weights saved before that, or train "
             f"again with a smaller --lr")
-
-
-def _some(items: list[str], limit: int = 5) -> str:
-    more = f" and {len(items) - limit} more" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more

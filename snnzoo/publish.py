@@ -15,9 +15,9 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi, get_token
 from huggingface_hub.errors import OfflineModeIsEnabled
 
+from snnzoo._messages import first_line
 from snnzoo._options import add_debug_option
-from snnzoo.hub import (PICKLE_SUFFIXES, TransportError, _first_line, model_folder_files,
-                        validate_model_folder)
+from snnzoo.hub import PICKLE_SUFFIXES, TransportError, model_folder_files, validate_model_folder
 
 __all__ = ["PublishError", "publish", "main"]
 
@@ -88,13 +88,13 @@ def _reason(error: Exception, repo_id: str) -> str:
         if isinstance(failure, OfflineModeIsEnabled):
             return "HF_HUB_OFFLINE is set: unset it to publish"
         if isinstance(failure, (TransportError, ConnectionError)):
-            return f"cannot reach the Hub ({_first_line(failure)}): check the network and HF_ENDPOINT"
+            return f"cannot reach the Hub ({first_line(failure)}): check the network and HF_ENDPOINT"
         status = getattr(getattr(failure, "response", None), "status_code", None)
         if status in (401, 403):
-            return (f"the Hub refused the token (HTTP {status}, {_first_line(failure)}): check that "
+            return (f"the Hub refused the token (HTTP {status}, {first_line(failure)}): check that "
                     f"it is valid and has write access to {repo_id}")
     text = str(error).strip().rstrip(".")
-    return f"{text} ({_first_line(cause)})" if cause is not None else text
+    return f"{text} ({first_line(cause)})" if cause is not None else text
 
 
 def _redact(text: str, token: str | None) -> str:

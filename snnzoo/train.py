@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
-import math
-import os
 import pickle
 import shlex
 import signal
@@ -44,11 +43,15 @@ from tqdm.auto import tqdm
 
 import snnzoo
 from snnzoo import hub
-from snnzoo._files import visible_entries, write_atomically, write_text_atomically
-from snnzoo._options import add_data_options, add_debug_option, add_device_option, cli_errors
-from snnzoo.distributed import init_distributed
+from snnzoo._files import visible_entries, write_atomically, write_json_atomically
+from snnzoo._messages import abbreviated_list
+from snnzoo.cards import ARXIV_ID, LICENSE, front_matter
+from snnzoo._options import (add_data_options, add_debug_option, add_device_option, cli_errors,
+                             number_at_least, positive_integer)
+from snnzoo.distributed import init_distributed, process_device
 from snnzoo.data import (DATASETS, dataset_info, draw_crops, evaluation_batches,
                          exit_on_data_error, load_dataset, tensor_source, transform_batch)
+from snnzoo.data.datasets import names_a_folder
 from snnzoo.evaluate import autocast, evaluate
 from snnzoo.kernels import BACKENDS
 from snnzoo.memory import keep_freed_memory
@@ -70,30 +73,10 @@ LOG_FIELDS = ["epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1",
               "test_top1", "test_top5", "seconds"]
 
 
-def _number_at_least(minimum, kind=int, above=False):
-    """An argparse type: a number of `kind` that is >= minimum (> minimum with above=True)."""
-    def convert(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
-        if kind is float and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
-        if value < minimum or (above and value == minimum):
-            raise argparse.ArgumentTypeError(
-                f"{text} must be {'greater than' if above else 'at least'} {minimum}")
-        return value
-    return convert
-
-
-_POSITIVE = _number_at_least(1)
-
-
 def _fraction(below_one: bool):
     """An argparse type: a finite number in [0, 1) (below_one) or [0, 1]."""
     def convert(text):
-        value = _number_at_least(0.0, float)(text)
+        value = number_at_least(0.0, float)(text)
         if value > 1 or (below_one and value == 1):
             raise argparse.ArgumentTypeError(
                 f"{text} must be at least 0 and {'below' if below_one else 'at most'} 1")
@@ -105,7 +88,7 @@ SEED_LIMIT = 2 ** 29  # a step's draws are seeded by (seed x 100003 + epoch) x 1
 
 
 def _seed(text: str) -> int:
-    seed = _number_at_least(-SEED_LIMIT + 1)(text)
+    seed = number_at_least(-SEED_LIMIT + 1)(text)
     if seed >= SEED_LIMIT:
         raise argparse.ArgumentTypeError(
             f"{text} is too large: each step's images are drawn with the seed (seed x 100003 + "
@@ -127,24 +110,24 @@ def _build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a registered model, e.g. snasnet_fmnist (snnzoo.list_models())")
     add_data_options(parser)
-    parser.add_argument("--epochs", type=_POSITIVE, default=300,
+    parser.add_argument("--epochs", type=positive_integer, default=300,
                         help="length of the cosine schedule (default: 300)")
-    parser.add_argument("--batch-size", type=_POSITIVE, default=64,
+    parser.add_argument("--batch-size", type=positive_integer, default=64,
                         help="per process (default: 64)")
-    parser.add_argument("--lr", type=_number_at_least(0.0, float, above=True), default=0.1,
+    parser.add_argument("--lr", type=number_at_least(0.0, float, above=True), default=0.1,
                         help="SGD's initial learning rate (default: 0.1)")
     parser.add_argument("--momentum", type=_fraction(below_one=True), default=0.9,
                         help="SGD momentum (default: 0.9)")
     parser.add_argument("--dampening", type=_fraction(below_one=False), default=5e-4,
                         help="SGD dampening (default: 5e-4, as the authors' code ran)")
-    parser.add_argument("--weight-decay", type=_number_at_least(0.0, float), default=0.0,
+    parser.add_argument("--weight-decay", type=number_at_least(0.0, float), default=0.0,
                         help="SGD weight decay (default: 0, as the authors' code ran; their "
                              "intended 5e-4 with --dampening 0)")
-    parser.add_argument("--timesteps", type=_POSITIVE, help="T (default: the model's)")
+    parser.add_argument("--timesteps", type=positive_integer, help="T (default: the model's)")
     parser.add_argument("--genotype", help='cell genotype, e.g. "0302 0030 3003 0000"')
     parser.add_argument("--cell", choices=["forward", "backward"],
                         help="cell type (default: the model's)")
-    parser.add_argument("--width", type=_POSITIVE, help="channels of cell 1 (default: the model's)")
+    parser.add_argument("--width", type=positive_integer, help="channels of cell 1 (default: the model's)")
     parser.add_argument("--val-split", type=float, default=0.0,
                         help="fraction of the training set held out to choose the best epoch "
                              "(default: 0, none)")
@@ -168,15 +151,15 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="LIF implementation (see snnzoo.layers.LIF; default: auto)")
     parser.add_argument("--seed", type=_seed, default=0,
                         help="seeds the weights, the batches and their augmentation (default: 0)")
-    parser.add_argument("--workers", type=_number_at_least(0), default=0,
+    parser.add_argument("--workers", type=number_at_least(0), default=0,
                         help="data loader workers for evaluating image folders (in-memory data "
                              "sets are batched on the device)")
-    parser.add_argument("--checkpoint-minutes", type=_number_at_least(0.0, float, above=True),
+    parser.add_argument("--checkpoint-minutes", type=number_at_least(0.0, float, above=True),
                         default=5.0,
                         help="also checkpoint within an epoch this often (default: 5)")
-    parser.add_argument("--max-steps", type=_POSITIVE, default=None,
+    parser.add_argument("--max-steps", type=positive_integer, default=None,
                         help="stop after this many optimiser steps per epoch (smoke tests)")
-    parser.add_argument("--eval-batch-size", type=_POSITIVE, default=256,
+    parser.add_argument("--eval-batch-size", type=positive_integer, default=256,
                         help="images per evaluation batch (default: 256)")
     return parser
 
@@ -210,7 +193,7 @@ def _saved_args(args) -> dict:
             for key, value in vars(args).items() if key != "given"}
 
 
-def _typed_saved_args(saved: dict) -> dict:
+def typed_saved_args(saved: dict) -> dict:
     """A checkpoint's options with their parsed types (checkpoints before this stored strings)."""
     actions = {action.dest: action for action in _build_parser()._actions}
     typed = {}
@@ -254,8 +237,7 @@ def _dataset_option(dataset: str) -> str:
     """--dataset as the run records it: a known data set's name, or an image folder's absolute
     path (so that a resume from another directory finds it, however it is written). Any other
     name is kept, for dataset_info to refuse as an unknown data set."""
-    from snnzoo.data.datasets import _is_path
-    if dataset in DATASETS or not _is_path(dataset):
+    if dataset in DATASETS or not names_a_folder(dataset):
         return dataset
     return str(Path(dataset).expanduser().resolve())
 
@@ -263,7 +245,7 @@ def _dataset_option(dataset: str) -> str:
 def resumed_args(args, saved: dict, path: Path) -> argparse.Namespace:
     """`args` for continuing the run saved at `path`: the options not given again come from the
     checkpoint; a given option that defines the run and differs is refused."""
-    saved = {**SAVED_BEFORE_RECORDED, **_typed_saved_args(saved)}
+    saved = {**SAVED_BEFORE_RECORDED, **typed_saved_args(saved)}
     given = getattr(args, "given", set(vars(args)))  # args not from parse_args: all given
     changed = [f"{_option(key)} {saved[key]!r} -> {getattr(args, key)!r}"
                for key in RUN_DEFINING_OPTIONS if key in given and key in saved
@@ -439,7 +421,7 @@ def _run_folder_problem(out: Path) -> str | None:
         return f"--out {out} is a file; choose a folder for the run"
     others = visible_entries(out)
     if others:
-        return (f"--out {out} holds {hub._some(others)}: a run writes only into a new or empty "
+        return (f"--out {out} holds {abbreviated_list(others)}: a run writes only into a new or empty "
                 f"folder (or continues its own with --resume); choose another --out")
     return None
 
@@ -480,15 +462,15 @@ def _finished_run(out: Path, saved: dict | None) -> dict | None:
     if (out / FINISHED_RUN).exists():
         return json.loads((out / FINISHED_RUN).read_text())
     if saved is not None and not saved.get("step") and (out / "results.json").is_file() \
-            and saved["epoch"] >= int(_typed_saved_args(saved["args"])["epochs"]):
+            and saved["epoch"] >= int(typed_saved_args(saved["args"])["epochs"]):
         return dict(args=saved["args"], rows=saved["rows"], best=saved["best"])
     return None
 
 
 def _finish(out: Path, args, state):
     """Replace the checkpoint with the run's record, so that the folder publishes as it is."""
-    write_text_atomically(out / FINISHED_RUN, json.dumps(
-        dict(args=_saved_args(args), rows=state["rows"], best=state["best"]), indent=2) + "\n")
+    write_json_atomically(out / FINISHED_RUN, dict(args=_saved_args(args), rows=state["rows"],
+                                                   best=state["best"]))
     (out / CHECKPOINT).unlink(missing_ok=True)
 
 
@@ -502,37 +484,110 @@ def _scheduler_step(scheduler, stepped: bool):
 
 
 def train(args) -> dict:
+    """Train as the options say (or continue the run in --out); the log rows and best epoch."""
     rank, world = init_distributed()
-    device = torch.device(args.device if world == 1 or args.device == "cpu"
-                          else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
-    if device.type == "cuda":
-        torch.cuda.set_device(device.index or 0)
+    device = process_device(args.device, world)
+    args, saved, finished = _open_run(args, device, world)
+    if finished is not None:
+        _leave_process_group(world)
+        return finished
+    run = _start_run(args, saved, device, rank, world)
+    with _StopRequest() as stop:
+        for epoch in range(run.state["epoch"], args.epochs):
+            started = time.monotonic() - run.state["epoch_seconds"]  # an epoch resumed keeps its time
+            totals = _train_epoch(run, epoch, started, stop)
+            _end_epoch(run, epoch, started, *totals)
+    if rank == 0:
+        _finish_run(run)
+    _leave_process_group(world)
+    return dict(rows=run.state["rows"], best=run.state["best"])
+
+
+def _leave_process_group(world: int):
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def _open_run(args, device, world: int):
+    """(the run's options, the checkpoint to continue or None, the result of a run that has
+    finished already or None); refuses an --out that holds something else."""
     out = args.out
+    if not args.resume:
+        problem = _run_folder_problem(out)
+        if problem is not None:
+            raise SystemExit(f"error: {problem}")
+        return args, None, None
     saved = None
-    if args.resume:
-        if (out / CHECKPOINT).exists():
-            saved = read_training_checkpoint(out / CHECKPOINT, device)
-            args = resumed_args(args, saved["args"], out / CHECKPOINT)
-        elif not (out / FINISHED_RUN).exists():
-            raise SystemExit(f"error: --resume but {out / CHECKPOINT} does not exist; run without "
-                             f"--resume to start")
-        finished = _finished_run(out, saved)
-        if finished is not None:
-            if saved is None:
-                args = resumed_args(args, finished["args"], out / FINISHED_RUN)
-            leftover = (f"; its {CHECKPOINT} is no longer needed (delete it before publishing the "
-                        f"folder)" if (out / CHECKPOINT).exists() else "")
-            print(f"{out} holds a finished run ({len(finished['rows'])} epochs); nothing to do"
-                  f"{leftover}", file=sys.stderr)
-            if world > 1:
-                dist.destroy_process_group()
-            return dict(rows=finished["rows"], best=finished["best"])
-        if saved.get("world_size", world) != world:
-            raise SystemExit(f"error: {out / CHECKPOINT} was written by {saved['world_size']} "
-                             f"processes; resume it with {saved['world_size']} (each has its share "
-                             f"of every batch), not {world}")
-    elif (problem := _run_folder_problem(out)) is not None:
-        raise SystemExit(f"error: {problem}")
+    if (out / CHECKPOINT).exists():
+        saved = read_training_checkpoint(out / CHECKPOINT, device)
+        args = resumed_args(args, saved["args"], out / CHECKPOINT)
+    elif not (out / FINISHED_RUN).exists():
+        raise SystemExit(f"error: --resume but {out / CHECKPOINT} does not exist; run without "
+                         f"--resume to start")
+    finished = _finished_run(out, saved)
+    if finished is not None:
+        if saved is None:
+            args = resumed_args(args, finished["args"], out / FINISHED_RUN)
+        leftover = (f"; its {CHECKPOINT} is no longer needed (delete it before publishing the "
+                    f"folder)" if (out / CHECKPOINT).exists() else "")
+        print(f"{out} holds a finished run ({len(finished['rows'])} epochs); nothing to do"
+              f"{leftover}", file=sys.stderr)
+        return args, saved, dict(rows=finished["rows"], best=finished["best"])
+    if saved.get("world_size", world) != world:
+        raise SystemExit(f"error: {out / CHECKPOINT} was written by {saved['world_size']} "
+                         f"processes; resume it with {saved['world_size']} (each has its share "
+                         f"of every batch), not {world}")
+    return args, saved, None
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the steps of a training run share: its options, model, optimiser, data and state
+    (epoch, step, log rows, best epoch, and the totals of an epoch stopped partway)."""
+    args: argparse.Namespace
+    model: torch.nn.Module
+    network: torch.nn.Module  # the model as the steps call it: under DDP, compiled
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    device: torch.device
+    rank: int
+    world: int
+    info: object
+    train_set: object
+    val_set: object
+    test_set: object
+    state: dict
+    last_checkpoint: float = dataclasses.field(default_factory=lambda: time.monotonic())
+
+    def __post_init__(self):
+        self.training_batch = _TrainingBatches(self.train_set, self.info, self.device, self.args.seed)
+
+    @property
+    def lr(self) -> float:
+        return self.scheduler.get_last_lr()[0]
+
+    def evaluation(self, dataset, **options) -> dict:
+        batches = evaluation_batches(dataset, self.info, self.args.eval_batch_size, self.device,
+                                     self.args.workers)
+        return evaluate(self.model, batches, self.device, self.args.amp, **options)
+
+    def checkpoint(self, epoch, step, loss_sum=0.0, correct=0, seen=0, epoch_seconds=0.0):
+        """Save everything the run needs to continue at (epoch, step); rank 0 writes it."""
+        _stop_unless_finite_weights(self.model, epoch, step, self.lr)
+        if self.rank == 0:
+            cuda_rng = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None
+            _atomic_save(dict(model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+                              scheduler=self.scheduler.state_dict(), epoch=epoch, step=step,
+                              rng=torch.get_rng_state(), cuda_rng=cuda_rng,
+                              rows=self.state["rows"], best=self.state["best"], loss_sum=loss_sum,
+                              correct=correct, seen=seen, epoch_seconds=epoch_seconds,
+                              world_size=self.world, args=_saved_args(self.args)),
+                         self.args.out / CHECKPOINT)
+        self.last_checkpoint = time.monotonic()
+
+
+def _start_run(args, saved: dict | None, device, rank: int, world: int) -> _Run:
+    """Build the model, data, optimiser and schedule; load the checkpoint being continued."""
     with exit_on_data_error():
         info = dataset_info(args.dataset)
     torch.manual_seed(args.seed)
@@ -542,7 +597,7 @@ def train(args) -> dict:
                                 dampening=args.dampening, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs,
                                                            eta_min=args.lr * 0.01)
-    out.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     state = dict(epoch=0, step=0, rows=[], best=None, loss_sum=0.0, correct=0, seen=0,
                  epoch_seconds=0.0)
     if saved is not None:
@@ -550,96 +605,93 @@ def train(args) -> dict:
     network = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if args.torchcompile:  # after DDP, as timm does; model keeps the state dict's names
         network = torch.compile(network, backend=args.torchcompile)
-    eval_loader = lambda dataset: evaluation_batches(  # noqa: E731
-        dataset, info, args.eval_batch_size, device, args.workers)
-    training_batch = _TrainingBatches(train_set, info, device, args.seed)
+    return _Run(args, model, network, optimizer, scheduler, device, rank, world, info,
+                train_set, val_set, test_set, state)
 
-    def checkpoint(epoch, step, loss_sum=0.0, correct=0, seen=0, epoch_seconds=0.0):
-        _stop_unless_finite_weights(model, epoch, step, scheduler.get_last_lr()[0])
-        if rank == 0:
-            _atomic_save(dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
-                              scheduler=scheduler.state_dict(), epoch=epoch, step=step,
-                              rng=torch.get_rng_state(),
-                              cuda_rng=(torch.cuda.get_rng_state_all() if device.type == "cuda"
-                                        else None),
-                              rows=state["rows"], best=state["best"], loss_sum=loss_sum,
-                              correct=correct, seen=seen, epoch_seconds=epoch_seconds,
-                              world_size=world, args=_saved_args(args)), out / CHECKPOINT)
 
-    last_checkpoint = time.monotonic()
-    with _StopRequest() as stop:
-        for epoch in range(state["epoch"], args.epochs):
-            started = time.monotonic() - state["epoch_seconds"]  # an epoch resumed keeps its time
-            batches = _epoch_batches(len(train_set), args.batch_size, args.seed, epoch, rank, world)
-            if args.max_steps is not None:
-                batches = batches[:args.max_steps]
-            model.train()
-            loss_sum, correct, seen = state["loss_sum"], state["correct"], state["seen"]
-            stepped = False
-            bar = tqdm(range(state["step"], len(batches)), desc=f"epoch {epoch + 1}/{args.epochs}",
-                       disable=rank != 0, dynamic_ncols=True)
-            for step in bar:
-                images, labels = training_batch(batches[step], epoch, step)
-                with autocast(device, args.amp):
-                    logits = network(images).float()
-                loss = F.cross_entropy(logits, labels)
-                _stop_unless_finite(loss, epoch, step, scheduler.get_last_lr()[0], world)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                stepped = True
-                loss_sum += float(loss.detach()) * labels.numel()
-                correct += int((logits.argmax(1) == labels).sum())
-                seen += labels.numel()
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", top1=f"{100 * correct / seen:.1f}",
-                                lr=f"{scheduler.get_last_lr()[0]:.4f}")
-                if stop.requested or time.monotonic() - last_checkpoint > 60 * args.checkpoint_minutes:
-                    checkpoint(epoch, step + 1, loss_sum, correct, seen, time.monotonic() - started)
-                    last_checkpoint = time.monotonic()
-                    if stop.requested:
-                        print(f"\nstopped: checkpoint at epoch {epoch + 1}, step {step + 1}; "
-                              f"continue with --resume", file=sys.stderr)
-                        raise SystemExit(130)
-            _stop_unless_finite_weights(model, epoch + 1, 0, scheduler.get_last_lr()[0])
-            state.update(step=0, loss_sum=0.0, correct=0, seen=0, epoch_seconds=0.0)
-            lr = scheduler.get_last_lr()[0]
-            _scheduler_step(scheduler, stepped)
-            row = dict(epoch=epoch + 1, lr=lr, train_loss=loss_sum / max(seen, 1),
-                       train_top1=100.0 * correct / max(seen, 1), val_loss="", val_top1="")
-            if rank == 0:
-                improved = False
-                if val_set is not None:
-                    val = evaluate(model, eval_loader(val_set), device, args.amp, description="val")
-                    row.update(val_loss=val["loss"], val_top1=val["top1"])
-                    improved = state["best"] is None or val["top1"] > state["best"]["val_top1"]
-                    if improved:
-                        state["best"] = dict(epoch=epoch + 1, val_top1=val["top1"])
-                test = evaluate(model, eval_loader(test_set), device, args.amp, description="test")
-                row.update(test_loss=test["loss"], test_top1=test["top1"], test_top5=test["top5"],
-                           seconds=round(time.monotonic() - started, 1))
-                state["rows"].append(row)
-                if improved:  # after the row, so that best/'s card counts this epoch
-                    _save_model_folder(model, out / "best", args, state, None)
-                _write_log(out, state["rows"])
-                training_curves(state["rows"], out / "curves.png")
-                print(f"epoch {epoch + 1}: train {row['train_top1']:.2f}%  "
-                      + (f"val {row['val_top1']:.2f}%  " if val_set is not None else "")
-                      + f"test {row['test_top1']:.2f}%", file=sys.stderr)
-            checkpoint(epoch + 1, 0)
-            last_checkpoint = time.monotonic()
-            if world > 1:
-                dist.barrier()
-    if rank == 0:
-        final = evaluate(model, eval_loader(test_set), device, args.amp, count_spikes=True,
-                         description="final test")
-        _save_model_folder(model, out, args, state, final)
-        _finish(out, args, state)
-        print(f"final weights: test top-1 {final['top1']:.2f}%, top-5 {final['top5']:.2f}%, "
-              f"{final['spikes_per_image']:.0f} spikes per image; model folder {out}",
-              file=sys.stderr)
-    if world > 1:
-        dist.destroy_process_group()
-    return dict(rows=state["rows"], best=state["best"])
+def _train_epoch(run: _Run, epoch: int, started: float, stop) -> tuple[float, int, int, bool]:
+    """The optimiser steps of one epoch (from where a resumed one stopped), checkpointing every
+    --checkpoint-minutes and on a stop request; (loss sum, correct, seen, whether any step ran)."""
+    args, state = run.args, run.state
+    batches = _epoch_batches(len(run.train_set), args.batch_size, args.seed, epoch, run.rank, run.world)
+    if args.max_steps is not None:
+        batches = batches[:args.max_steps]
+    run.model.train()
+    loss_sum, correct, seen = state["loss_sum"], state["correct"], state["seen"]
+    stepped = False
+    bar = tqdm(range(state["step"], len(batches)), desc=f"epoch {epoch + 1}/{args.epochs}",
+               disable=run.rank != 0, dynamic_ncols=True)
+    for step in bar:
+        images, labels = run.training_batch(batches[step], epoch, step)
+        with autocast(run.device, args.amp):
+            logits = run.network(images).float()
+        loss = F.cross_entropy(logits, labels)
+        _stop_unless_finite(loss, epoch, step, run.lr, run.world)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        stepped = True
+        loss_sum += float(loss.detach()) * labels.numel()
+        correct += int((logits.argmax(1) == labels).sum())
+        seen += labels.numel()
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", top1=f"{100 * correct / seen:.1f}",
+                        lr=f"{run.lr:.4f}")
+        if stop.requested or time.monotonic() - run.last_checkpoint > 60 * args.checkpoint_minutes:
+            run.checkpoint(epoch, step + 1, loss_sum, correct, seen, time.monotonic() - started)
+            if stop.requested:
+                print(f"\nstopped: checkpoint at epoch {epoch + 1}, step {step + 1}; "
+                      f"continue with --resume", file=sys.stderr)
+                raise SystemExit(130)
+    return loss_sum, correct, seen, stepped
+
+
+def _end_epoch(run: _Run, epoch: int, started: float, loss_sum: float, correct: int, seen: int,
+               stepped: bool):
+    """Step the schedule; on rank 0 evaluate, log and keep the best weights; checkpoint."""
+    _stop_unless_finite_weights(run.model, epoch + 1, 0, run.lr)
+    run.state.update(step=0, loss_sum=0.0, correct=0, seen=0, epoch_seconds=0.0)
+    lr = run.lr
+    _scheduler_step(run.scheduler, stepped)
+    row = dict(epoch=epoch + 1, lr=lr, train_loss=loss_sum / max(seen, 1),
+               train_top1=100.0 * correct / max(seen, 1), val_loss="", val_top1="")
+    if run.rank == 0:
+        _evaluate_epoch(run, epoch, started, row)
+    run.checkpoint(epoch + 1, 0)
+    if run.world > 1:
+        dist.barrier()
+
+
+def _evaluate_epoch(run: _Run, epoch: int, started: float, row: dict):
+    """Measure the hold-out and test sets into the epoch's row, log it, and save best/."""
+    args, state = run.args, run.state
+    improved = False
+    if run.val_set is not None:
+        val = run.evaluation(run.val_set, description="val")
+        row.update(val_loss=val["loss"], val_top1=val["top1"])
+        improved = state["best"] is None or val["top1"] > state["best"]["val_top1"]
+        if improved:
+            state["best"] = dict(epoch=epoch + 1, val_top1=val["top1"])
+    test = run.evaluation(run.test_set, description="test")
+    row.update(test_loss=test["loss"], test_top1=test["top1"], test_top5=test["top5"],
+               seconds=round(time.monotonic() - started, 1))
+    state["rows"].append(row)
+    if improved:  # after the row, so that best/'s card counts this epoch
+        _save_model_folder(run.model, args.out / "best", args, state, None)
+    _write_log(args.out, state["rows"])
+    training_curves(state["rows"], args.out / "curves.png")
+    print(f"epoch {epoch + 1}: train {row['train_top1']:.2f}%  "
+          + (f"val {row['val_top1']:.2f}%  " if run.val_set is not None else "")
+          + f"test {row['test_top1']:.2f}%", file=sys.stderr)
+
+
+def _finish_run(run: _Run):
+    """Measure the final weights on the test set and write the model folder."""
+    final = run.evaluation(run.test_set, count_spikes=True, description="final test")
+    _save_model_folder(run.model, run.args.out, run.args, run.state, final)
+    _finish(run.args.out, run.args, run.state)
+    print(f"final weights: test top-1 {final['top1']:.2f}%, top-5 {final['top5']:.2f}%, "
+          f"{final['spikes_per_image']:.0f} spikes per image; model folder {run.args.out}",
+          file=sys.stderr)
 
 
 def _save_model_folder(model, directory: Path, args, state, final):
@@ -673,11 +725,9 @@ def training_card(model, args, state, final) -> str:
     name = model.pretrained_cfg.get("architecture", args.model)
     data = DATASETS.get(args.dataset)  # an image folder has no Hub id
     hub_id = data.hub_id if data is not None else None
-    lines = ["---", "library_name: timm", "license: mit", "tags:", "- snnzoo",
-             "- spiking-neural-network", "- image-classification",
-             *(["datasets:", f"- {hub_id}"] if hub_id else []),
-             "---", "", f"# {name} trained on {args.dataset}", "",
-             f"SNASNet (arXiv:2201.10355), genotype `{model.genotype}` "
+    license = model.pretrained_cfg.get("license") or LICENSE
+    lines = [f"# {name} trained on {args.dataset}", "",
+             f"SNASNet (arXiv:{ARXIV_ID}), genotype `{model.genotype}` "
              f"({model.model_args['cell']} cell), T={model.timesteps}, trained with "
              f"`python -m snnzoo.train`.", "",
              "```", args.command, "```", "",
@@ -699,7 +749,7 @@ def training_card(model, args, state, final) -> str:
     if last:
         lines += ["", f"Log: log.csv and curves.png; last epoch train top-1 "
                       f"{float(last['train_top1']):.2f}%."]
-    return "\n".join(lines) + "\n"
+    return front_matter(license, datasets=[hub_id] if hub_id else ()) + "\n" + "\n".join(lines) + "\n"
 
 
 def _restore(saved: dict, model, optimizer, scheduler, device) -> dict:

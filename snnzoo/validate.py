@@ -21,12 +21,13 @@ from timm.utils import reparameterize_model
 
 import snnzoo
 from snnzoo import hub
-from snnzoo._files import write_text_atomically
-from snnzoo._options import add_data_options, add_debug_option, add_device_option, cli_errors
+from snnzoo._files import write_json_atomically
+from snnzoo._options import (add_data_options, add_debug_option, add_device_option, cli_errors,
+                             positive_integer)
 from snnzoo.data import dataset_info, evaluation_batches, exit_on_data_error, load_dataset
 from snnzoo.evaluate import evaluate
 from snnzoo.memory import keep_freed_memory
-from snnzoo.train import _POSITIVE, CHECKPOINT, _typed_saved_args, read_training_checkpoint
+from snnzoo.train import CHECKPOINT, read_training_checkpoint, typed_saved_args
 
 
 def _weights_file(path: Path) -> Path:
@@ -70,7 +71,7 @@ def recorded_model(path: Path) -> tuple[str | None, dict, str]:
     that records them; (None, {}, "") if nothing is recorded."""
     path = _weights_file(path)
     if path.suffix != ".safetensors":
-        options = _typed_saved_args(_read_training_checkpoint(path).get("args") or {})
+        options = typed_saved_args(_read_training_checkpoint(path).get("args") or {})
         if "model" not in options:
             return None, {}, ""
         kwargs = {key: options[key] for key in ("timesteps", "genotype", "cell", "width")
@@ -120,10 +121,6 @@ def _check_json_path(parser, path: Path | None):
                      f"another path")
 
 
-def _write_json_atomically(path: Path, result: dict):
-    write_text_atomically(path, json.dumps(result, indent=2) + "\n")
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m snnzoo.validate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,7 +134,7 @@ def main(argv=None) -> int:
     add_data_options(parser)
     parser.add_argument("--split", choices=["train", "test"], default="test",
                         help="(default: test)")
-    parser.add_argument("--batch-size", type=_POSITIVE, default=256, help="(default: 256)")
+    parser.add_argument("--batch-size", type=positive_integer, default=256, help="(default: 256)")
     add_device_option(parser)
     add_debug_option(parser)
     parser.add_argument("--amp", action="store_true", help="bf16 autocast")
@@ -202,7 +199,7 @@ def validate(args) -> int:
         print(f"  {name:{width}}  {rate:.4f}")
     print(json.dumps(result, indent=2))
     if args.json is not None:
-        _write_json_atomically(args.json, result)
+        write_json_atomically(args.json, result)
     return 0
 
 

@@ -532,6 +532,16 @@ def test_validate_model_folder_checks_the_card_against_the_folder(tmp_path, dama
     assert any(expected in problem for problem in problems), f"{expected!r} not in {problems}"
 
 
+def test_validate_model_folder_reports_weights_changed_after_saving_once(tmp_path):
+    # config.json and the default card both name the digest of the weights saved first.
+    _, folder = saved_model_folder(tmp_path / "tiny")
+    torch.manual_seed(1)
+    other = timm.create_model(ARCHITECTURE, num_classes=5)
+    safetensors.torch.save_file(other.state_dict(), folder / "model.safetensors", metadata={"format": "pt"})
+    problems = validate_model_folder(folder)
+    assert len(problems) == 1 and "but config.json records" in problems[0], problems
+
+
 def test_local_weights_files_that_cannot_be_loaded_say_why(tmp_path):
     with pytest.raises(WeightsNotFoundError, match=r"missing.safetensors does not exist"):
         load_state_dict(tmp_path / "missing.safetensors")

@@ -64,7 +64,8 @@ DEFAULT_DATASET = "fashion-mnist-sample"
 SPLITS = ("train", "test")
 
 
-def _is_path(name: str) -> bool:
+def names_a_folder(name: str) -> bool:
+    """Whether a --dataset value names an image folder (a path) rather than a data set."""
     return "/" in name or "\\" in name or name.startswith((".", "~")) or Path(name).is_dir()
 
 
@@ -80,7 +81,7 @@ def dataset_info(name: PathLike, image_size: Optional[int] = None) -> DatasetInf
         if image_size is not None:
             info = replace(info, input_size=(info.input_size[0], image_size, image_size))
         return info
-    if not _is_path(name):
+    if not names_a_folder(name):
         raise ValueError(f"unknown data set {name!r}; choose one of {list(DATASETS)} or give "
                          "the path of an image folder")
     root = Path(name).expanduser().absolute()

@@ -28,6 +28,14 @@ from snnzoo._options import add_data_options, add_debug_option, add_device_optio
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """The options, checked: a run never starts with one it would fail on later."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
+    return args
+
+
+def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m snnzoo.search", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_options(parser)
@@ -71,7 +79,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="rows of the summary table (default: 5)")
     parser.add_argument("--name", help="variant name: 'snasnet_' then letters, digits and "
                                        "underscores (default from data set, cell and seed)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """Refuse, with parser.error, values that no search can run with; fill in --name."""
     for option in ("num_search", "repeat", "timesteps", "top_k"):
         if getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
@@ -94,7 +106,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     problem = check_output_layout(args.out, args.name)
     if problem:
         parser.error(problem)
-    return args
 
 
 def main(argv=None) -> int:

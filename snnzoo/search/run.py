@@ -24,10 +24,12 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from snnzoo._files import visible_entries, write_atomically
-from snnzoo._files import write_text_atomically as _rewrite_atomically
-from snnzoo.distributed import init_distributed
-from snnzoo.hub import _some, move_into_place
+from snnzoo._files import (visible_entries, write_atomically, write_json_atomically,
+                           write_text_atomically)
+from snnzoo._messages import abbreviated_list
+from snnzoo.cards import ARXIV_ID, LICENSE
+from snnzoo.distributed import init_distributed, process_device
+from snnzoo.hub import move_into_place
 from snnzoo.data import dataset_info, exit_on_data_error, first_batch, load_dataset
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet
 from snnzoo.models.variants import register_variant, variants_dirs, write_variant_config
@@ -92,7 +94,7 @@ def all_draws(args) -> list[Candidate]:
 
 def search_candidates(args) -> list[Candidate]:
     """What the search scores: every draw with --every-draw, else each distinct cell once."""
-    return all_draws(args) if getattr(args, "every_draw", False) else unique_candidates(args)
+    return all_draws(args) if args.every_draw else unique_candidates(args)
 
 
 def score_candidate(candidate: Candidate, model_args, dataset, args, device) -> dict:
@@ -103,7 +105,7 @@ def score_candidate(candidate: Candidate, model_args, dataset, args, device) -> 
     seed = args.seed * SEED_MULTIPLIER + candidate.index
     torch.manual_seed(seed)
     model = SNASNet(genotype=candidate.genotype, **model_args).to(device).train()
-    if getattr(args, "carry_state", False):
+    if args.carry_state:
         from snnzoo.convert import authors_network
         model = authors_network(model)
         model.rest_on_call = False
@@ -139,7 +141,7 @@ def read_records(out: Path, repair: bool = False) -> dict[int, dict]:
             records[record["index"]] = record
         cleaned = "".join(line + "\n" for line in valid)
         if repair and cleaned != text:
-            _rewrite_atomically(path, cleaned)
+            write_text_atomically(path, cleaned)
     return records
 
 
@@ -247,7 +249,7 @@ def _check_settings(out: Path, settings: dict, previous: Optional[dict], resume:
         raise SystemExit(f"error: --out {out} is a file; choose a folder for the search")
     others = visible_entries(out)
     if previous is None and not (out / CANDIDATES).exists() and others:
-        raise SystemExit(f"error: --out {out} holds {_some(others)} but no search ({SETTINGS}): "
+        raise SystemExit(f"error: --out {out} holds {abbreviated_list(others)} but no search ({SETTINGS}): "
                          f"the search writes only into a new or empty folder, or continues its "
                          f"own run there; choose another --out")
     if previous is not None or (out / CANDIDATES).exists():
@@ -285,15 +287,30 @@ def channels_last_by_default(device: torch.device) -> bool:
 
 
 def run_search(args) -> dict:
+    """Score the candidates of the search that `args` describe (continuing the one in --out
+    with --resume) and emit its winner; rank 0 returns best.json's entries, others None."""
     rank, world = init_distributed()
-    device = torch.device(args.device)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    device = process_device(args.device, world)
     if args.name is None:
         args.name = default_name(args)
     problem = check_output_layout(args.out, args.name)
     if problem:
         raise SystemExit(f"error: {problem}")
+    dataset, info = _search_images(args)
+    model_args = model_args_for(args, info)
+    _start_or_resume(args, model_args, rank, world)
+    _score_share(args, model_args, dataset, device, rank, world)
+    if world > 1:
+        dist.barrier()
+    result = _merge_and_finish(args, model_args, info) if rank == 0 else None
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return result
+
+
+def _search_images(args):
+    """(the training images the candidates are scored on, the data set's info), checked."""
     with exit_on_data_error():
         info = dataset_info(args.dataset)
         dataset = load_dataset(args.dataset, "train", args.data_dir, args.download,
@@ -306,7 +323,12 @@ def run_search(args) -> dict:
     if args.batch_size > len(dataset):
         raise SystemExit(f"error: --batch-size {args.batch_size} is larger than the "
                          f"{len(dataset)} images of {args.dataset}")
-    model_args = model_args_for(args, info)
+    return dataset, info
+
+
+def _start_or_resume(args, model_args: dict, rank: int, world: int):
+    """Check --out and the variant folders against the run's settings, and record them (rank
+    0); every process gets the run's id (args.run_id) or stops with rank 0's refusal."""
     out = args.out
     previous = _previous_settings(out)
     args.channels_last = _channels_last_setting(args, previous)
@@ -331,7 +353,7 @@ def run_search(args) -> dict:
             refusal = str(error)
         else:
             out.mkdir(parents=True, exist_ok=True)
-            _rewrite_atomically(out / SETTINGS, json.dumps(settings, indent=2) + "\n")
+            write_json_atomically(out / SETTINGS, settings)
             read_records(out, repair=True)
     if world > 1:  # every process stops with rank 0's refusal, or shares its run id
         shared = [refusal, args.run_id]
@@ -339,6 +361,12 @@ def run_search(args) -> dict:
         refusal, args.run_id = shared
     if refusal:
         raise SystemExit(refusal)
+
+
+def _score_share(args, model_args: dict, dataset, device, rank: int, world: int):
+    """Score this process's share of the candidates not scored yet, appending each record to
+    its candidates file as it is scored."""
+    out = args.out
     candidates = search_candidates(args)
     done = read_records(out)
     mine = [c for k, c in enumerate(candidates) if k % world == rank and c.index not in done]
@@ -357,20 +385,16 @@ def run_search(args) -> dict:
         print(f"\ninterrupted: {CANDIDATES} keeps every scored candidate; continue with "
               f"--resume", file=sys.stderr)
         raise SystemExit(130)
-    if world > 1:
-        dist.barrier()
-    result = None
-    if rank == 0:
-        records = read_records(out)
-        ordered = sorted(records.values(), key=lambda r: r["index"])
-        _rewrite_atomically(out / CANDIDATES, "".join(_json_line(r) for r in ordered))
-        for path in out.glob("candidates.rank*.jsonl"):
-            path.unlink()
-        result = finish(args, ordered, model_args, info, out)
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
-    return result
+
+
+def _merge_and_finish(args, model_args: dict, info) -> dict:
+    """Gather every process's records into candidates.jsonl, in sample order, and finish."""
+    out = args.out
+    ordered = sorted(read_records(out).values(), key=lambda r: r["index"])
+    write_text_atomically(out / CANDIDATES, "".join(_json_line(r) for r in ordered))
+    for path in out.glob("candidates.rank*.jsonl"):
+        path.unlink()
+    return finish(args, ordered, model_args, info, out)
 
 
 def ranking(records: list[dict]) -> list[dict]:
@@ -390,8 +414,7 @@ def default_name(args) -> str:
 
 def finish(args, records, model_args, info, out: Path) -> dict:
     """Summary table, best.json, pictures, and the winner as a registered model variant."""
-    from snnzoo.search.card import variant_card
-    from snnzoo.viz import draw_cell, score_histogram
+    from snnzoo.viz import score_histogram
 
     ranked = ranking(records)
     winner = ranked[0]
@@ -405,38 +428,56 @@ def finish(args, records, model_args, info, out: Path) -> dict:
             f"the scores")
     _check_variant_folders(out, name, args.run_id, args.winner_settings, args.legacy_run)
     top = ranked[:args.top_k]
-    width = max(len(r["genotype"]) for r in top)
-    print(f"\ntop {len(top)} of {len(records)} scored {args.cell} cells "
-          f"({args.num_search} sampled):", file=sys.stderr)
-    print(f"{'rank':>4}  {'genotype':{width}}  {'score':>10}  {'index':>6}", file=sys.stderr)
-    for place, record in enumerate(top, 1):
-        print(f"{place:>4}  {record['genotype']:{width}}  {record['score']:>10.3f}  "
-              f"{record['index']:>6}", file=sys.stderr)
+    _print_top(args, top, len(records))
     best = dict(name=name, genotype=winner["genotype"], cell=args.cell, score=winner["score"],
                 index=winner["index"], scored=len(records), sampled=args.num_search,
                 dataset=args.dataset, model_args=model_args, score_version=SCORE_VERSION,
                 augment=args.augment, every_draw=args.every_draw, carry_state=args.carry_state,
                 top=top)
-    _rewrite_atomically(out / "best.json", json.dumps(
-        dict(best, top=[_json_record(r) for r in top]), indent=2, allow_nan=False) + "\n")
+    write_json_atomically(out / "best.json", dict(best, top=[_json_record(r) for r in top]),
+                          allow_nan=False)
     score_histogram([r["score"] for r in records], out / "scores.png", best=winner["score"],
                     title=f"{len(records)} {args.cell} cells on {args.dataset}")
+    registry = _emit_variant(args, best, model_args, info, out)
+    print(f"\nwinner: {winner['genotype']} ({args.cell} cell), score {winner['score']:.3f}",
+          file=sys.stderr)
+    print(f"registered as {name} in {registry.parent} (results in {out})", file=sys.stderr)
+    print(f'import snnzoo; model = snnzoo.create_model("{name}")')
+    return best
+
+
+def _print_top(args, top: list[dict], scored: int):
+    width = max(len(r["genotype"]) for r in top)
+    print(f"\ntop {len(top)} of {scored} scored {args.cell} cells "
+          f"({args.num_search} sampled):", file=sys.stderr)
+    print(f"{'rank':>4}  {'genotype':{width}}  {'score':>10}  {'index':>6}", file=sys.stderr)
+    for place, record in enumerate(top, 1):
+        print(f"{place:>4}  {record['genotype']:{width}}  {record['score']:>10.3f}  "
+              f"{record['index']:>6}", file=sys.stderr)
+
+
+def _emit_variant(args, best: dict, model_args: dict, info, out: Path) -> Path:
+    """Write the winner's variant folder in out (config, card, cell picture, run marker), copy
+    it into the variants directory and register it; the copy's path."""
+    from snnzoo.search.card import variant_card
+    from snnzoo.viz import draw_cell
+
+    name, genotype = best["name"], best["genotype"]
     variant_folder = out / name
     variant_folder.mkdir(parents=True, exist_ok=True)
-    _rewrite_atomically(variant_folder / RUN_MARKER,
-                        json.dumps(dict(run_id=args.run_id, out=str(out.resolve()),
-                                        settings=args.winner_settings)) + "\n")
-    model = SNASNet(genotype=winner["genotype"], **model_args)
+    write_text_atomically(variant_folder / RUN_MARKER,
+                          json.dumps(dict(run_id=args.run_id, out=str(out.resolve()),
+                                          settings=args.winner_settings)) + "\n")
+    model = SNASNet(genotype=genotype, **model_args)
     pretrained_cfg = dict(input_size=tuple(info.input_size), mean=tuple(info.mean),
-                          std=tuple(info.std), num_classes=info.num_classes, license="mit",
+                          std=tuple(info.std), num_classes=info.num_classes, license=LICENSE,
                           first_conv="stem.0", classifier="fc", fixed_input_size=True,
-                          paper_ids="arXiv:2201.10355", timesteps=args.timesteps,
-                          genotype=winner["genotype"], cell=args.cell)
+                          paper_ids=f"arXiv:{ARXIV_ID}", timesteps=args.timesteps,
+                          genotype=genotype, cell=args.cell)
     write_variant_config(variant_folder, name, model, pretrained_cfg)
-    draw_cell((winner["genotype"], args.cell), variant_folder / "cell.png", title=name)
+    draw_cell((genotype, args.cell), variant_folder / "cell.png", title=name)
     write_atomically(out / "cell.png", lambda tmp: shutil.copyfile(variant_folder / "cell.png", tmp))
-    card = variant_card(name, best, model, args)
-    _rewrite_atomically(variant_folder / "README.md", card)
+    write_text_atomically(variant_folder / "README.md", variant_card(name, best, model, args))
     registry = variants_dirs()[0] / name
     if registry.resolve() != variant_folder.resolve():
         staging = registry.with_name(f".{name}.staging")
@@ -445,8 +486,4 @@ def finish(args, records, model_args, info, out: Path) -> dict:
         move_into_place(staging, registry)  # one swap: the old folder or the new one, never none
     register_variant(name, dict(model.model_args, in_chans=model.in_chans,
                                 num_classes=model.num_classes), pretrained_cfg)
-    print(f"\nwinner: {winner['genotype']} ({args.cell} cell), score {winner['score']:.3f}",
-          file=sys.stderr)
-    print(f"registered as {name} in {registry.parent} (results in {out})", file=sys.stderr)
-    print(f'import snnzoo; model = snnzoo.create_model("{name}")')
-    return best
+    return registry
