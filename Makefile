@@ -15,9 +15,10 @@ demo: $(BIN)/.installed
 	$(BIN)/python -m snnzoo.search --num-search 40 --width 0.5 --batch-size 128 \
 		--out runs/demo --name snasnet_demo --resume
 
-# The whole test suite; Triton kernels run under the interpreter on the CPU.
+# The whole test suite, one worker per core (pytest-xdist); Triton kernels run under the
+# interpreter on the CPU. A standing rule: under 10 minutes on a fresh 2-core machine.
 test: $(BIN)/.installed
-	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q
+	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 # Benchmarks; appends to benchmarks/results/*.csv.
 bench: $(BIN)/.installed

@@ -306,6 +306,58 @@ def models_gpu() -> str:
     return "\n".join([lines[0], "", *(line for line in lines if line.startswith("|"))])
 
 
+CARDS = ROOT / "model_cards"
+WEIGHTS_NOTE = {"snasnet_cifar10": "not published: train or convert",
+                "snasnet_cifar100": "not published: convert the authors' `save_cifar100_bw.pth.tar`"}
+
+
+def _dataset_of(card_folder: Path) -> str:
+    """The display name of the data set a model card names (its front matter's datasets)."""
+    from snnzoo.cards import split_card
+    from snnzoo.data import DATASETS
+
+    hub_id = split_card((card_folder / "README.md").read_text())[0]["datasets"][0]
+    return next(info.title for info in DATASETS.values()
+                if info.hub_id == hub_id and not info.name.endswith("-sample"))
+
+
+def _models_table(card_link: str) -> str:
+    """The registered models as their model_cards/ folders describe them; the accuracy is the
+    folder's results.json, the parameters those of the model built on the meta device."""
+    import torch
+
+    import snnzoo
+
+    rows = []
+    for folder in sorted(CARDS.iterdir()):
+        config = json.loads((folder / "config.json").read_text())
+        arguments = config["model_args"]
+        with torch.device("meta"):
+            parameters = sum(p.numel() for p in snnzoo.create_model(folder.name).parameters())
+        weights = WEIGHTS_NOTE.get(folder.name, "not published")
+        if (folder / "results.json").exists():
+            results = json.loads((folder / "results.json").read_text())
+            weights = (f"**{results['top1']:.2f}%** top-1 on the {_dataset_of(folder)} "
+                       f"{results['split']} set " + card_link.format(name=folder.name))
+        size = "x".join(map(str, [arguments["in_chans"], *arguments["img_size"]]))
+        rows.append([folder.name, arguments["genotype"], arguments["cell"], arguments["width"],
+                     size, f"{config['num_classes']} / "
+                     f"{config['num_classes'] * arguments['neurons_per_class']}",
+                     f"{parameters:,}", weights])
+    return _table(["name", "genotype", "cell", "width", "input", "classes / output neurons",
+                   "parameters", "weights"], rows)
+
+
+def models_table() -> str:
+    """The README's table of models, each with a link to its card."""
+    return _models_table("([card](model_cards/{name}/README.md))")
+
+
+def models_table_docs() -> str:
+    """The models page's table of models (the cards live outside the site)."""
+    return _models_table("(see below)")
+
+
 def speed_headline() -> str:
     """The README's speed paragraph: the best ratios of the latest CPU runs."""
     models = _latest_runs([row for row in _csv_rows("models.csv") if not _on_gpu(row)],
@@ -335,7 +387,8 @@ def speed_headline() -> str:
 GENERATORS = {function.__name__: function
               for function in (score_change, demo_top, search_choices, score_vs_accuracy,
                                check_finite, scorer_cpu, scorer_gpu, lif_cpu, lif_gpu,
-                               models_cpu, models_gpu, search_cpu, search_gpu, speed_headline)}
+                               models_cpu, models_gpu, search_cpu, search_gpu, speed_headline,
+                               models_table, models_table_docs)}
 
 
 def render(text: str) -> str:

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+# Under pytest-xdist (make test) the module-scoped fixture runs once: every test of this
+# module goes to the same worker.
+pytestmark = pytest.mark.xdist_group("benchmarks")
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py") if path.stem != "common")
 

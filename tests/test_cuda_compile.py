@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+# Under pytest-xdist (make test) the module-scoped fixture runs once: every test of this
+# module goes to the same worker.
+pytestmark = pytest.mark.xdist_group("cuda_compile")
+
 pytest.importorskip("triton", reason="the Triton kernels need the triton package (Linux)")
 
 ARCHITECTURES = (80, 90)

@@ -15,6 +15,10 @@ from snnzoo.evaluate import evaluate
 from snnzoo.validate import main as validate_main
 from test_hub import hub_env  # noqa: F401  (fixture)
 
+# Under pytest-xdist (make test) the module-scoped fixture runs once: every test of this
+# module goes to the same worker.
+pytestmark = pytest.mark.xdist_group("validate")
+
 FAST = ["snasnet_fmnist", "--width", "4", "--batch-size", "16", "--max-steps", "3",
         "--eval-batch-size", "400", "--checkpoint-minutes", "1000", "--epochs", "1"]
 
