@@ -44,6 +44,8 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+# timm's one private name in snnzoo: config.json alone has no public writer (the public
+# timm.models.save_for_hf writes the weights too); used by model_config only.
 from timm.models._hub import save_config_for_hf
 
 from snnzoo._files import give_new_file_mode

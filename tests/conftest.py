@@ -45,3 +45,11 @@ def assert_equal(actual, expected, what):
         index = tuple(int(i) for i in bad.nonzero()[0])
         raise AssertionError(f"{what}: {int(bad.sum())} of {bad.numel()} elements differ; first "
                              f"at {index}: {actual[index].item()} vs {expected[index].item()}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests and the xdist groups (whose shared fixture is slow) first, the rest in their
+    order: under pytest-xdist (make test) the long tests then start while there is work left
+    for the other worker, so that the workers finish together."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow")
+               or item.get_closest_marker("xdist_group") else 1)

@@ -127,6 +127,7 @@ def test_score_is_not_the_formula_without_n():
     assert abs(hook.logdet() - expected) > 1.0
 
 
+@pytest.mark.slow
 def test_carry_state_repeats_the_authors_loop():
     # model_snn.py lines 73-87: hooks registered once, then for each of the repeat batches K and
     # num_actfun are zeroed and the network is called again, never reset (no reset_net): the

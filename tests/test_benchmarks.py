@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-# Under pytest-xdist (make test) the module-scoped fixture runs once: every test of this
-# module goes to the same worker.
+# Under pytest-xdist (make test) every test of this module goes to one worker, where the
+# session-scoped fixture that they share runs once.
 pytestmark = pytest.mark.xdist_group("benchmarks")
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -36,7 +36,7 @@ def _run(script: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env=env, timeout=600)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke_runs(request):
     """script -> future of its --smoke run; every selected script starts at the first test."""
     selected = sorted({item.callspec.params["script"] for item in request.session.items

@@ -16,7 +16,7 @@ import torch
 import yaml
 from PIL import Image
 from timm.layers import to_2tuple
-from timm.models._pretrained import PretrainedCfg
+from timm.models import PretrainedCfg
 
 import snnzoo
 from snnzoo import hub

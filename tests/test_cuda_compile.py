@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-# Under pytest-xdist (make test) the module-scoped fixture runs once: every test of this
-# module goes to the same worker.
+# Under pytest-xdist (make test) every test of this module goes to one worker, where the
+# session-scoped fixture that they share runs once.
 pytestmark = pytest.mark.xdist_group("cuda_compile")
 
 pytest.importorskip("triton", reason="the Triton kernels need the triton package (Linux)")
@@ -22,7 +22,7 @@ ARCHITECTURES = (80, 90)
 APPROXIMATE_DIVISION = ("div.full.f32", "div.approx.f32", "rcp.approx")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def launches():
     environment = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
     script = Path(__file__).with_name("cuda_compile.py")

@@ -58,6 +58,7 @@ def test_committed_weights_from_the_file():
     _committed_tensors_loaded(model)
 
 
+@pytest.mark.slow
 def test_committed_weights_through_the_hub(server):  # noqa: F811
     server.commit_files("snnzoo/snasnet_fmnist",
                         {path.name: path.read_bytes() for path in FOLDER.iterdir() if path.is_file()})

@@ -81,6 +81,7 @@ def test_eager_cpu_path_matches_reference(config, dtype, monkeypatch):
     _compare_with_reference(x, grad_spikes, LIFParams(**config), "auto")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("steps", [1, 5])
 def test_compiled_cpu_path_matches_reference(steps):
     x, grad_spikes = _drive((steps, 4, 99), torch.float32, "cpu")
@@ -439,6 +440,7 @@ def test_torch_compile_on_the_cpu_traces_the_neuron(training, dtype):
         assert gradients[0][0].abs().max() > 0, "gradients should reach the first layer"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("implementation", ["compiled", "triton"])
 def test_eager_path_equals_the_custom_op(implementation, device):
     # Eager calls bypass the dispatcher (kernels.lif.ops._EagerLIF); torch.compile traces the
@@ -520,6 +522,7 @@ def test_an_error_of_the_call_itself_leaves_compiling_on(monkeypatch):
     assert _compiled._compile_failure is None and _compiled.compiling_enabled()
 
 
+@pytest.mark.slow
 def test_compiled_cpu_neuron_resets_to_each_ones_own_v_reset(tmp_path):
     # torch 2.14's FX graph cache handed the graph compiled for one v_reset to neurons with
     # another, within a process and across processes sharing the cache: run it in a fresh one.

@@ -537,6 +537,7 @@ def test_triton_and_torch_backends_spike_identically():
     assert_equal(features["auto"], features["torch"], "auto vs torch spikes")
 
 
+@pytest.mark.slow
 def test_torch_compile_of_a_small_model():
     model = snnzoo.create_model("snasnet_fmnist", width=3, classifier_width=8, backend="triton")
     x = torch.randn(2, 1, 28, 28)
@@ -549,6 +550,7 @@ def test_torch_compile_of_a_small_model():
     assert model.stem[0].weight.grad is not None
 
 
+@pytest.mark.slow
 def test_torch_compile_trains_with_inductor():
     # torch.compile's default backend must functionalise a training step: BatchNorm per step
     # (with its running statistics updated T times) and the neurons' state between steps.

@@ -200,7 +200,9 @@ def test_hf_hub_name_builds_and_loads_from_the_repo(server):  # noqa: F811
 
 def test_registered_name_downloads_its_cfg_repo(server, monkeypatch):  # noqa: F811
     original, sha256 = _publish(server, "snnzoo/snasnet_fmnist")
-    cfg = timm.models._registry._model_pretrained_cfgs["snasnet_fmnist"]  # the registered one
+    # the registered cfg itself: timm's public get_pretrained_cfg returns a copy, and timm has
+    # no public way to change a registered cfg
+    cfg = timm.models._registry._model_pretrained_cfgs["snasnet_fmnist"]
     monkeypatch.setattr(cfg, "hf_hub_sha256", sha256)
     model = timm.create_model("snasnet_fmnist", pretrained=True, **SMALL).eval()
     images = torch.randn(2, 1, 28, 28)
@@ -368,6 +370,7 @@ def test_hf_hub_name_of_another_library_is_refused_without_fetching_weights(serv
         snnzoo.create_model("hf-hub:someone/broken")
 
 
+@pytest.mark.slow
 def test_hf_hub_name_of_a_searched_variant_needs_no_registration(server, tmp_path):  # noqa: F811
     from snnzoo.models.variants import register_variant
     args = dict(MODEL_ARGS["snasnet_fmnist"], **SMALL, genotype="0304 0002 0000 0000")
@@ -392,7 +395,7 @@ def test_hf_hub_name_of_a_searched_variant_needs_no_registration(server, tmp_pat
 
 def test_weights_of_another_repo_are_not_held_to_the_registered_digest(server, monkeypatch):  # noqa: F811
     _, sha256 = _publish(server, "someone/fine-tuned")
-    cfg = timm.models._registry._model_pretrained_cfgs["snasnet_fmnist"]
+    cfg = timm.models._registry._model_pretrained_cfgs["snasnet_fmnist"]  # as above
     monkeypatch.setattr(cfg, "hf_hub_sha256", "0" * 64)  # the registered repo's digest
     model = snnzoo.create_model("snasnet_fmnist", pretrained=True, **SMALL,
                                 pretrained_cfg_overlay=dict(hf_hub_id="someone/fine-tuned"))

@@ -337,6 +337,7 @@ def test_training_in_channels_last_writes_loadable_weights(tmp_path):
     assert all(tensor.is_contiguous() for tensor in weights.values())
 
 
+@pytest.mark.slow
 def test_compiled_training_writes_loadable_weights(tmp_path, monkeypatch):
     # The training step runs compiled (inductor); checkpoints and the model folder keep the
     # model's own parameter names, and a resumed run compiles again.
