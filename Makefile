@@ -15,10 +15,11 @@ demo: $(BIN)/.installed
 	$(BIN)/python -m snnzoo.search --num-search 40 --width 0.5 --batch-size 128 \
 		--out runs/demo --name snasnet_demo --resume
 
-# The whole test suite, one worker per core (pytest-xdist); Triton kernels run under the
-# interpreter on the CPU. A standing rule: under 10 minutes on a fresh 2-core machine.
+# The whole test suite, one worker per core (pytest-xdist), each file on one worker (its
+# module fixtures run once); Triton kernels run under the interpreter on the CPU.
+# A standing rule: under 10 minutes on a fresh 2-core machine.
 test: $(BIN)/.installed
-	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q -n auto --dist loadgroup
+	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # Benchmarks; appends to benchmarks/results/*.csv.
 bench: $(BIN)/.installed

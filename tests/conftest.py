@@ -48,8 +48,7 @@ def assert_equal(actual, expected, what):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Slow tests and the xdist groups (whose shared fixture is slow) first, the rest in their
-    order: under pytest-xdist (make test) the long tests then start while there is work left
-    for the other worker, so that the workers finish together."""
-    items.sort(key=lambda item: 0 if item.get_closest_marker("slow")
-               or item.get_closest_marker("xdist_group") else 1)
+    """Slow tests first, the rest in their order: under pytest-xdist (make test, which sends
+    each file to one worker) the files with long tests then start while there is other work
+    left for the other worker, so that the workers finish together."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)

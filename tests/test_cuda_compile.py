@@ -12,17 +12,13 @@ from pathlib import Path
 
 import pytest
 
-# Under pytest-xdist (make test) every test of this module goes to one worker, where the
-# session-scoped fixture that they share runs once.
-pytestmark = pytest.mark.xdist_group("cuda_compile")
-
 pytest.importorskip("triton", reason="the Triton kernels need the triton package (Linux)")
 
 ARCHITECTURES = (80, 90)
 APPROXIMATE_DIVISION = ("div.full.f32", "div.approx.f32", "rcp.approx")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def launches():
     environment = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
     script = Path(__file__).with_name("cuda_compile.py")

@@ -15,10 +15,6 @@ from snnzoo.evaluate import evaluate
 from snnzoo.validate import main as validate_main
 from test_hub import hub_env  # noqa: F401  (fixture)
 
-# Under pytest-xdist (make test) every test of this module goes to one worker, where the
-# session-scoped fixture that they share runs once.
-pytestmark = pytest.mark.xdist_group("validate")
-
 FAST = ["snasnet_fmnist", "--width", "4", "--batch-size", "16", "--max-steps", "3",
         "--eval-batch-size", "400", "--checkpoint-minutes", "1000", "--epochs", "1"]
 
@@ -33,7 +29,7 @@ class _StopAtFirstCheck:
         pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A finished run (`run`) and one stopped after its first step (`partial`), width 4."""
     root = tmp_path_factory.mktemp("runs")
