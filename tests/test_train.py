@@ -261,6 +261,30 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path):
 
 
 @pytest.mark.slow
+def test_compiled_training_writes_loadable_weights(tmp_path, monkeypatch):
+    # The training step runs compiled (inductor); checkpoints and the model folder keep the
+    # model's own parameter names, and a resumed run compiles again.
+    compiled, compile = [], torch.compile
+
+    def recording_compile(target, *args, **kwargs):
+        if isinstance(target, torch.nn.Module):
+            compiled.append(target)
+        return compile(target, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    out = tmp_path / "run"
+    options = ["--epochs", "2", "--torchcompile", "--timesteps", "2", "--val-split", "0.1"]
+    _train_until_stopped(monkeypatch, out, 4, *options)  # epoch 2, step 1
+    assert hub.validate_model_folder(out / "best") == []  # loads strictly into a new model
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert not any(key.startswith("_orig_mod") for key in checkpoint["model"])
+    assert _train(out, *options, "--resume") == 0
+    rows = (out / "log.csv").read_text().splitlines()
+    assert len(rows) == 3 and all(math.isfinite(float(row.split(",")[2])) for row in rows[1:])
+    assert len(compiled) == 2 and all(hasattr(module, "stem") for module in compiled)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--torchcompile", "--timesteps", "2"]],
                          ids=["eager", "compiled"])
 def test_torchrun_two_cpu_processes(tmp_path, extra):
@@ -335,30 +359,6 @@ def test_training_in_channels_last_writes_loadable_weights(tmp_path):
     assert hub.validate_model_folder(out / "best") == []  # loads strictly, sha256 recorded
     weights = hub.load_state_dict(out / "model.safetensors")
     assert all(tensor.is_contiguous() for tensor in weights.values())
-
-
-@pytest.mark.slow
-def test_compiled_training_writes_loadable_weights(tmp_path, monkeypatch):
-    # The training step runs compiled (inductor); checkpoints and the model folder keep the
-    # model's own parameter names, and a resumed run compiles again.
-    compiled, compile = [], torch.compile
-
-    def recording_compile(target, *args, **kwargs):
-        if isinstance(target, torch.nn.Module):
-            compiled.append(target)
-        return compile(target, *args, **kwargs)
-
-    monkeypatch.setattr(torch, "compile", recording_compile)
-    out = tmp_path / "run"
-    options = ["--epochs", "2", "--torchcompile", "--timesteps", "2", "--val-split", "0.1"]
-    _train_until_stopped(monkeypatch, out, 4, *options)  # epoch 2, step 1
-    assert hub.validate_model_folder(out / "best") == []  # loads strictly into a new model
-    checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
-    assert not any(key.startswith("_orig_mod") for key in checkpoint["model"])
-    assert _train(out, *options, "--resume") == 0
-    rows = (out / "log.csv").read_text().splitlines()
-    assert len(rows) == 3 and all(math.isfinite(float(row.split(",")[2])) for row in rows[1:])
-    assert len(compiled) == 2 and all(hasattr(module, "stem") for module in compiled)
 
 
 def test_a_resume_accepts_an_option_written_another_way(tmp_path, monkeypatch):
