@@ -17,7 +17,7 @@ demo: $(BIN)/.installed
 
 # The whole test suite, one worker per core (pytest-xdist), each file on one worker (its
 # module fixtures run once); Triton kernels run under the interpreter on the CPU.
-# A standing rule: under 10 minutes on a fresh 2-core machine.
+# The goal: under 10 minutes on a fresh 2-core machine (docs/development.md).
 test: $(BIN)/.installed
 	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q -n auto --dist loadfile
 
