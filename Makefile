@@ -17,9 +17,12 @@ demo: $(BIN)/.installed
 
 # The whole test suite, one worker per core (pytest-xdist), each file on one worker (its
 # module fixtures run once); Triton kernels run under the interpreter on the CPU.
+# One thread per worker, and inductor compiles in the worker (no pool of compile processes,
+# each of which would import torch again): the workers do not contend for the cores.
 # The goal: under 10 minutes on a fresh 2-core machine (docs/development.md).
 test: $(BIN)/.installed
-	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q -n auto --dist loadfile
+	OMP_NUM_THREADS=1 TORCHINDUCTOR_COMPILE_THREADS=1 TRITON_INTERPRET=1 \
+		$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # Benchmarks; appends to benchmarks/results/*.csv.
 bench: $(BIN)/.installed

@@ -550,18 +550,6 @@ def test_torch_compile_of_a_small_model():
     assert model.stem[0].weight.grad is not None
 
 
-@pytest.mark.slow
-def test_torch_compile_trains_with_inductor():
-    # torch.compile's default backend must functionalise a training step: BatchNorm per step
-    # (with its running statistics updated T times) and the neurons' state between steps.
-    torch.manual_seed(0)
-    model = snnzoo.create_model("snasnet_fmnist", width=3, classifier_width=8,
-                                timesteps=2).train()
-    torch.compile(model)(torch.randn(2, 1, 28, 28)).sum().backward()
-    assert all(parameter.grad is not None for parameter in model.parameters())
-    assert int(model.transition[0].num_batches_tracked) == model.timesteps
-
-
 def test_jit_trace_and_export_equal_eager_and_leave_compiling_on(monkeypatch):
     # torch.jit.trace runs the model eagerly; the CPU paths' torch.compile must step aside for
     # it, not fail and switch itself off for the rest of the process.

@@ -16,6 +16,7 @@ import warnings
 import pytest
 import torch
 
+import snnzoo
 from snnzoo import hub
 from snnzoo import train as train_module
 from snnzoo.validate import main as validate_main
@@ -285,11 +286,26 @@ def test_compiled_training_writes_loadable_weights(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [[], ["--torchcompile", "--timesteps", "2"]],
+def test_torch_compile_trains_with_inductor():
+    # torch.compile's default backend must functionalise a training step: BatchNorm per step
+    # (with its running statistics updated T times) and the neurons' state between steps.
+    # The network and batch of the compiled training above (FAST, T=2): inductor finds the
+    # graph it compiled there in its cache.
+    torch.manual_seed(0)
+    model = snnzoo.create_model("snasnet_fmnist", width=4, timesteps=2).train()
+    torch.compile(model)(torch.randn(16, 1, 28, 28)).sum().backward()
+    assert all(parameter.grad is not None for parameter in model.parameters())
+    assert int(model.transition[0].num_batches_tracked) == model.timesteps
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", [[], ["--torchcompile", "aot_eager", "--timesteps", "2"]],
                          ids=["eager", "compiled"])
 def test_torchrun_two_cpu_processes(tmp_path, extra):
     # Compiled: torch.compile wraps the DDP module (dynamo splits its graph at the gradient
-    # buckets); the folder and checkpoint keep the model's own names.
+    # buckets); the folder and checkpoint keep the model's own names. aot_eager: what is new
+    # here is DDP under dynamo and AOT autograd; inductor's kernels for this training step are
+    # the ones test_compiled_training_writes_loadable_weights compiles.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
