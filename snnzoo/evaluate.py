@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections import defaultdict
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from snnzoo.layers import LIF
+from snnzoo.precision import precision_context
 
 __all__ = ["SpikeCounter", "evaluate", "autocast"]
 
@@ -32,7 +35,8 @@ class SpikeCounter:
 
     def _record(self, lif, spikes, multistep):
         name = self.layers[lif]
-        self.spikes[name] += float(spikes.detach().sum())
+        # counted, not summed: a bfloat16 sum rounds counts over 256
+        self.spikes[name] += int(torch.count_nonzero(spikes.detach()))
         self.neuron_steps[name] += spikes.numel()
 
     def __enter__(self):
@@ -52,17 +56,31 @@ class SpikeCounter:
 
 
 def autocast(device: torch.device, enabled: bool):
-    """bf16 autocast on the device when enabled, else nothing."""
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    """Deprecated: snnzoo.precision.precision_context("bf16" if enabled else "fp32", device)."""
+    warnings.warn("snnzoo.evaluate.autocast is deprecated and will be removed in the next "
+                  "release; use snnzoo.precision.precision_context(precision, device)",
+                  DeprecationWarning, stacklevel=2)
+    return precision_context("bf16" if enabled else "fp32", device)
+
+
+def _precision_of(precision: Union[str, bool]) -> str:
+    """evaluate's precision; True and False are the former amp flag (deprecated)."""
+    if isinstance(precision, bool):
+        warnings.warn("evaluate(..., amp) is deprecated and will be removed in the next release; "
+                      "pass precision='bf16' or 'fp32'", DeprecationWarning, stacklevel=3)
+        return "bf16" if precision else "fp32"
+    return precision
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, device: torch.device, amp: bool = False,
-             count_spikes: bool = False, description: str = "eval") -> dict:
+def evaluate(model: nn.Module, loader, device: torch.device, precision: Union[str, bool] = "fp32",
+             count_spikes: bool = False, description: str = "eval", *,
+             amp: Optional[bool] = None) -> dict:
     """Top-1/top-5 accuracy (%), mean cross-entropy, and with count_spikes the firing rates
-    and spikes per image, over every batch of loader. Leaves the model in its mode."""
+    and spikes per image, over every batch of loader, computed in `precision` ("fp32" or
+    "bf16", see snnzoo.precision; amp=True is the deprecated spelling of "bf16"). Leaves the
+    model in its mode."""
+    precision = _precision_of(precision if amp is None else amp)
     was_training = model.training
     model.eval()
     total = correct1 = correct5 = 0
@@ -71,7 +89,7 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: bool = False,
     with counter if count_spikes else contextlib.nullcontext():
         for images, labels in tqdm(loader, desc=description, leave=False, dynamic_ncols=True):
             images, labels = images.to(device), labels.to(device)
-            with autocast(device, amp):
+            with precision_context(precision, device):
                 logits = model(images).float()
             loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
             top = logits.topk(min(5, logits.shape[1]), dim=1).indices

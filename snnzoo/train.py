@@ -52,9 +52,10 @@ from snnzoo.distributed import init_distributed, process_device
 from snnzoo.data import (DATASETS, dataset_info, draw_crops, evaluation_batches,
                          exit_on_data_error, load_dataset, tensor_source, transform_batch)
 from snnzoo.data.datasets import names_a_folder
-from snnzoo.evaluate import autocast, evaluate
+from snnzoo.evaluate import evaluate
 from snnzoo.kernels import BACKENDS
 from snnzoo.memory import keep_freed_memory
+from snnzoo.precision import add_precision_option
 from snnzoo.viz import training_curves
 
 CHECKPOINT = "checkpoint.pt"
@@ -135,8 +136,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in OUT (its checkpoint.pt) with its options: those "
                              "left out are the run's; one that changes what it trains is refused")
-    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
-                        help="bf16 autocast (CUDA)")
+    add_precision_option(parser, deprecated_amp=("--amp", "--no-amp"))
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
                         help="channels_last memory format")
     parser.add_argument("--torchcompile", nargs="?", const="inductor", default=None,
@@ -246,6 +246,8 @@ def resumed_args(args, saved: dict, path: Path) -> argparse.Namespace:
     """`args` for continuing the run saved at `path`: the options not given again come from the
     checkpoint; a given option that defines the run and differs is refused."""
     saved = {**SAVED_BEFORE_RECORDED, **typed_saved_args(saved)}
+    if "precision" not in saved:  # recorded before --precision: the --amp flag
+        saved["precision"] = "bf16" if saved.pop("amp", False) in (True, "True") else "fp32"
     given = getattr(args, "given", set(vars(args)))  # args not from parse_args: all given
     changed = [f"{_option(key)} {saved[key]!r} -> {getattr(args, key)!r}"
                for key in RUN_DEFINING_OPTIONS if key in given and key in saved
@@ -303,7 +305,7 @@ def _build_model(args, info, device):
     model.to(device)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
-    return model
+    return model.set_precision(args.precision)
 
 
 def _splits(args, info, world=1):
@@ -569,7 +571,7 @@ class _Run:
     def evaluation(self, dataset, **options) -> dict:
         batches = evaluation_batches(dataset, self.info, self.args.eval_batch_size, self.device,
                                      self.args.workers)
-        return evaluate(self.model, batches, self.device, self.args.amp, **options)
+        return evaluate(self.model, batches, self.device, self.args.precision, **options)
 
     def checkpoint(self, epoch, step, loss_sum=0.0, correct=0, seen=0, epoch_seconds=0.0):
         """Save everything the run needs to continue at (epoch, step); rank 0 writes it."""
@@ -623,8 +625,7 @@ def _train_epoch(run: _Run, epoch: int, started: float, stop) -> tuple[float, in
                disable=run.rank != 0, dynamic_ncols=True)
     for step in bar:
         images, labels = run.training_batch(batches[step], epoch, step)
-        with autocast(run.device, args.amp):
-            logits = run.network(images).float()
+        logits = run.network(images).float()  # in the model's precision (--precision)
         loss = F.cross_entropy(logits, labels)
         _stop_unless_finite(loss, epoch, step, run.lr, run.world)
         run.optimizer.zero_grad(set_to_none=True)
@@ -734,7 +735,7 @@ def training_card(model, args, state, final) -> str:
              f"- epochs run: {len(rows)} of {args.epochs}; batch {args.batch_size}; SGD lr "
              f"{args.lr}, momentum {args.momentum}, dampening {args.dampening}, weight decay "
              f"{args.weight_decay}; cosine to "
-             f"lr/100", f"- device: {args.device}"]
+             f"lr/100", f"- device: {args.device}; precision {args.precision}"]
     if final is not None:
         lines += ["", "## Measured", "",
                   f"Final weights on the {args.dataset} test split (nothing was chosen on it): "

@@ -27,6 +27,7 @@ from snnzoo._options import (add_data_options, add_debug_option, add_device_opti
 from snnzoo.data import dataset_info, evaluation_batches, exit_on_data_error, load_dataset
 from snnzoo.evaluate import evaluate
 from snnzoo.memory import keep_freed_memory
+from snnzoo.precision import add_precision_option
 from snnzoo.train import CHECKPOINT, read_training_checkpoint, typed_saved_args
 
 
@@ -137,7 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=positive_integer, default=256, help="(default: 256)")
     add_device_option(parser)
     add_debug_option(parser)
-    parser.add_argument("--amp", action="store_true", help="bf16 autocast")
+    add_precision_option(parser, deprecated_amp=("--amp",))
     parser.add_argument("--channels-last", action="store_true",
                         help="compute in the channels_last memory format (faster on the CPU)")
     parser.add_argument("--reparam", action="store_true",
@@ -186,9 +187,10 @@ def validate(args) -> int:
     if args.reparam:
         model = reparameterize_model(model.eval(), inplace=True)
     loader = evaluation_batches(data, info, args.batch_size, device)
-    result = evaluate(model, loader, device, args.amp, count_spikes=True)
+    result = evaluate(model, loader, device, args.precision, count_spikes=True)
     result.update(model=args.model, dataset=args.dataset, split=args.split,
-                  channels_last=args.channels_last, amp=args.amp, reparam=args.reparam)
+                  channels_last=args.channels_last, precision=args.precision,
+                  reparam=args.reparam)
 
     print(f"{args.model} on {args.dataset} ({args.split}, {result['images']} images)")
     print(f"  top-1 {result['top1']:.2f}%   top-5 {result['top5']:.2f}%   "

@@ -141,7 +141,7 @@ def test_carry_state_repeats_the_authors_loop():
     model_args = dict(MODEL_ARGS["snasnet_fmnist"], width=6, classifier_width=32)
     del model_args["genotype"]
     args = argparse.Namespace(seed=5, repeat=2, batch_size=16, channels_last=False,
-                              carry_state=True)
+                              carry_state=True, precision="fp32")
     candidate = run.Candidate(3, "0302 0030 3003 0000")
     carried = run.score_candidate(candidate, model_args, dataset, args, torch.device("cpu"))
 

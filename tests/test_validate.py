@@ -50,7 +50,7 @@ def test_a_checkpoint_is_measured_with_the_model_it_was_trained_as(runs, tmp_pat
     info = dataset_info("fashion-mnist-sample")
     expected = evaluate(model, evaluation_batches(load_dataset("fashion-mnist-sample", "test"),
                                                   info, 400, torch.device("cpu")),
-                        torch.device("cpu"), False)
+                        torch.device("cpu"), "fp32")
     assert measured["top1"] == pytest.approx(expected["top1"])
     assert [path.name for path in tmp_path.iterdir()] == ["v.json"], "a temporary file was left"
 

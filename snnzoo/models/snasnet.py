@@ -21,6 +21,7 @@ from timm.layers import to_2tuple
 
 from snnzoo.data import DATASETS
 from snnzoo.layers import LIF
+from snnzoo.precision import DEFAULT_PRECISION, check_precision, precision_context
 
 from ._builder import build_snasnet
 from ._pretrained import SNASNetPretrainedCfg
@@ -80,6 +81,7 @@ class SNASNet(nn.Module):
         self.head_hidden_size = classifier_width
         self.drop_rate = drop_rate
         self.check_finite = True  # refuse inputs with NaN or infinity (see _encode)
+        self.precision = DEFAULT_PRECISION  # see set_precision
         self.model_args = dict(genotype=str(self.genotype_spec), cell=cell, width=width,
                                second_pool=second_pool, neurons_per_class=neurons_per_class,
                                classifier_width=classifier_width,
@@ -138,6 +140,14 @@ class SNASNet(nn.Module):
         for module in self.modules():
             if isinstance(module, LIF):
                 module.backend = backend
+        return self
+
+    def set_precision(self, precision: str) -> "SNASNet":
+        """Compute in `precision`: "fp32" (the default, exact to the authors' network) or
+        "bf16" (convolutions and linear layers in bfloat16 under torch.autocast on the input's
+        device, the neurons' membranes in float32, float32 logits; see snnzoo.precision).
+        forward() runs as it would under the user's own torch.autocast(..., torch.bfloat16)."""
+        self.precision = check_precision(precision)
         return self
 
     def set_by_step(self, by_step: Optional[bool]) -> "SNASNet":
@@ -220,11 +230,15 @@ class SNASNet(nn.Module):
         if pre_logits or isinstance(self.fc, nn.Identity):
             return _mean_over_time(x)
         votes = self.fc(x)
+        if votes.dtype in (torch.bfloat16, torch.float16):  # the vote is averaged in float32
+            votes = votes.float()
         votes = votes.view(*votes.shape[:2], self.num_classes, self.neurons_per_class).mean(-1)
         return _mean_over_time(votes)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
+        device = x.device if isinstance(x, Tensor) else "cpu"  # _encode refuses non-tensors
+        with precision_context(self.precision, device):
+            return self.forward_head(self.forward_features(x))
 
 
 def _tracing() -> bool:

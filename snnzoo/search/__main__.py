@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from snnzoo._options import add_data_options, add_debug_option, add_device_option, cli_errors
+from snnzoo.precision import add_precision_option
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -66,6 +67,7 @@ def _build_parser() -> argparse.ArgumentParser:
                              "resets its neurons; slower: it runs their per-timestep network); "
                              "default: each batch from rest")
     add_device_option(parser)
+    add_precision_option(parser)
     add_debug_option(parser)
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                         help="run the candidates in the channels_last memory format (default: "

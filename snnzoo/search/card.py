@@ -46,11 +46,13 @@ def _search(best: dict, model, args) -> list[str]:
     parameters = sum(p.numel() for p in model.parameters())
     images = "with the training transform" if args.augment else "unaugmented"
     start = "from the state the last one left" if args.carry_state else "from rest"
+    precision = getattr(args, "precision", "fp32")  # fp32 unless the search says otherwise
+    computed = "" if precision == "fp32" else f"; the candidates computed in {precision}"
     return ["## The search (measured here)", "",
             "```", f"python -m snnzoo.search {' '.join(sys.argv[1:])}", "```", "",
             f"Width multiplier {args.width}, batch {args.batch_size}, {args.repeat} repeats, "
             f"T={args.timesteps}, seed {args.seed}; images {images}; each repeat {start}; the "
-            f"network built here has {parameters:,} parameters.", "",
+            f"network built here has {parameters:,} parameters{computed}.", "",
             "| rank | genotype | score |", "|---|---|---|",
             *[f"| {place} | `{record['genotype']}` | {record['score']:.3f} |"
               for place, record in enumerate(best["top"], 1)], ""]

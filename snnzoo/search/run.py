@@ -33,6 +33,7 @@ from snnzoo.hub import move_into_place
 from snnzoo.data import dataset_info, exit_on_data_error, first_batch, load_dataset
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet
 from snnzoo.models.variants import register_variant, variants_dirs, write_variant_config
+from snnzoo.precision import precision_context
 
 from .scoring import score
 from .space import sample_genotypes
@@ -49,10 +50,10 @@ SCORE_VERSION = 2
 # Settings that must match for --resume to continue a run.
 RUN_KEYS = ("dataset", "cell", "num_search", "batch_size", "repeat", "timesteps", "width",
             "seed", "model_args", "channels_last", "score_version", "augment", "every_draw",
-            "carry_state")
+            "carry_state", "precision")
 # What runs from before a key was recorded used.
 RUN_KEY_DEFAULTS = {"channels_last": False, "score_version": 1, "augment": False,
-                    "every_draw": False, "carry_state": False}
+                    "every_draw": False, "carry_state": False, "precision": "fp32"}
 # In each variant folder the search writes: which run wrote it, so that no other run replaces it.
 RUN_MARKER = ".snnzoo-search-run.json"
 SEED_MULTIPLIER = 1_000_003  # candidate seed = seed x SEED_MULTIPLIER + index
@@ -115,7 +116,8 @@ def score_candidate(candidate: Candidate, model_args, dataset, args, device) -> 
     for repeat in range(args.repeat):
         images, _ = first_batch(dataset, args.batch_size, seed=seed * 16 + repeat)
         torch.manual_seed(seed * 16 + repeat)
-        repeats.append(score(model, images.to(device)))
+        with precision_context(args.precision, device):  # the scorer counts exactly in any
+            repeats.append(score(model, images.to(device)))
     value = -math.inf if any(not math.isfinite(r) for r in repeats) else sum(repeats) / len(repeats)
     return dict(index=candidate.index, genotype=candidate.genotype, score=value,
                 repeats=repeats, seconds=round(time.perf_counter() - started, 3))
@@ -216,7 +218,7 @@ def _check_variant_folders(out: Path, name: str, run_id: str, settings: dict,
         if legacy and marker is None:
             continue
         if folder.exists() and (marker is None or (marker["run_id"] != run_id
-                                                   and marker.get("settings") != settings)):
+                                                   and _recorded(marker) != settings)):
             theirs = (marker or {}).get("settings")
             why = ""
             if isinstance(theirs, dict):
@@ -227,6 +229,12 @@ def _check_variant_folders(out: Path, name: str, run_id: str, settings: dict,
             raise SystemExit(f"error: {folder} holds a variant {name} that this search did not "
                              f"write{why}; choose another --name, or delete {folder} to "
                              f"replace it")
+
+
+def _recorded(marker: dict) -> Optional[dict]:
+    """A marker's settings with the defaults of keys recorded since it was written."""
+    settings = marker.get("settings")
+    return {**RUN_KEY_DEFAULTS, **settings} if isinstance(settings, dict) else settings
 
 
 def _run_marker(folder: Path) -> Optional[dict]:
@@ -337,7 +345,7 @@ def _start_or_resume(args, model_args: dict, rank: int, world: int):
                     width=args.width, seed=args.seed, model_args=model_args,
                     channels_last=args.channels_last, score_version=SCORE_VERSION,
                     augment=args.augment, every_draw=args.every_draw,
-                    carry_state=args.carry_state,
+                    carry_state=args.carry_state, precision=args.precision,
                     run_id=(previous or {}).get("run_id") if args.resume else None)
     settings["run_id"] = settings["run_id"] or uuid.uuid4().hex
     args.run_id = settings["run_id"]
