@@ -34,11 +34,14 @@ from triton.runtime.jit import create_function_from_signature  # noqa: E402
 from snnzoo.kernels import (LIFParams, HammingKernelScorer, lif_multistep,  # noqa: E402
                             lif_step, pairwise_hamming)
 from snnzoo.kernels.lif import triton_kernels as lif_kernels  # noqa: E402
+from snnzoo.kernels.spike_conv import spike_conv2d  # noqa: E402
+from snnzoo.kernels.spike_conv import triton_kernels as conv_kernels  # noqa: E402
 from snnzoo.kernels.spike_kernel import triton_kernels as spike_kernels  # noqa: E402
 
 KERNELS = {
     lif_kernels: ("_lif_fwd_kernel", "_lif_bwd_kernel"),
     spike_kernels: ("_spike_gram_kernel", "_hamming_epilogue_kernel"),
+    conv_kernels: ("_spike_conv_kernel",),
 }
 INSTRUCTIONS = re.compile(r"\b(?:wgmma|mma|div|rcp|fma|ex2|sqrt|mul)(?:\.[a-z0-9_]+)*")
 NEURON_CONFIGS = [LIFParams(v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset,
@@ -62,7 +65,9 @@ class _Recorder:
 def _exercise():
     """Every kind of launch the package makes: the neuron's forward and backward in every
     configuration (float32) and in half precision, for a step, short and long sequences (over
-    MAX_RECOMPUTE_STEPS the forward saves h); the scorer for every spike dtype and tile size."""
+    MAX_RECOMPUTE_STEPS the forward saves h); the scorer for every spike dtype and tile size;
+    the spike convolution for every spike dtype, channel block, epilogue and SNASNet's
+    geometries (3x3 stride 1 padding 1, 1x1) and a strided one."""
     for dtype, configs in ((torch.float32, NEURON_CONFIGS), (torch.float16, NEURON_CONFIGS[:1]),
                            (torch.bfloat16, NEURON_CONFIGS[:1])):
         for config in configs:
@@ -79,6 +84,20 @@ def _exercise():
             spikes = torch.zeros(batch, 4, 5, 5, dtype=dtype)
             HammingKernelScorer("triton").add(spikes)
     pairwise_hamming(torch.zeros(8, 10), backend="triton")
+    weight = torch.zeros(128, 128, 3, 3)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.uint8,
+                  torch.bool):
+        spike_conv2d(torch.zeros(2, 128, 6, 6, dtype=dtype), weight, padding=1, backend="triton")
+    spikes = torch.zeros(2, 128, 6, 6).contiguous(memory_format=torch.channels_last)
+    scale, shift = torch.ones(128), torch.zeros(128)
+    spike_conv2d(spikes, weight, padding=1, scale=scale, shift=shift, backend="triton")
+    spike_conv2d(spikes, weight, torch.zeros(128), padding=1, scale=scale, shift=shift,
+                 backend="triton")
+    spike_conv2d(spikes, weight[:, :, :1, :1], backend="triton")
+    spike_conv2d(spikes, weight, stride=2, padding=1, backend="triton")
+    for channels in (8, 20):  # 16- and 32-channel blocks
+        spike_conv2d(torch.zeros(2, channels, 6, 6), torch.zeros(channels, channels, 3, 3),
+                     padding=1, backend="triton")
 
 
 def record():

@@ -6,6 +6,7 @@ these properties are checked on the compiled code itself (tests/cuda_compile.py)
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,7 @@ def test_every_launch_compiles(launches):
     assert not failed, f"{len(failed)} of {len(launches)} launches fail to compile: {failed}"
     kernels = {entry["kernel"] for entry in launches.values()}
     assert kernels == {"_lif_fwd_kernel", "_lif_bwd_kernel", "_spike_gram_kernel",
-                       "_hamming_epilogue_kernel"}
+                       "_hamming_epilogue_kernel", "_spike_conv_kernel"}
     assert {entry["architecture"] for entry in launches.values()} == set(ARCHITECTURES)
 
 
@@ -71,6 +72,23 @@ def test_gram_matrix_uses_integer_tensor_cores(launches):
     hopper_64 = _of(launches, "_spike_gram_kernel", "BLOCK_B=64")
     assert any("wgmma.mma_async.sync.aligned.m64n64k32.s32.s8.s8" in entry["instructions"]
                for entry in hopper_64 if entry["architecture"] == 90)
+
+
+def test_spike_conv_multiplies_bfloat16_into_float32_on_tensor_cores(launches):
+    """The spike convolution's products are bfloat16 x bfloat16 with float32 accumulation:
+    mma.sync m16n8k16 on Ampere, wgmma on Hopper, for every spike dtype and channel block;
+    no other MMA kind (tf32, f16, an f16 or bf16 accumulator) anywhere."""
+    for entry in _of(launches, "_spike_conv_kernel", "UPCAST=False"):
+        products = [i for i in entry["instructions"] if i.startswith(("mma.", "wgmma.mma"))]
+        if entry["architecture"] == 80:
+            expected = ["mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"]
+        else:
+            expected = [i for i in products if re.fullmatch(
+                r"wgmma\.mma_async\.sync\.aligned\.m64n(16|32|64)k16\.f32\.bf16\.bf16", i)]
+        assert products and products == expected, f"{entry['launch']}: {products}"
+    spike_dtypes = {entry["launch"].split("[")[1].split(",")[0]
+                    for entry in _of(launches, "_spike_conv_kernel")}
+    assert spike_dtypes == {"*fp32", "*fp16", "*bf16", "*fp64", "*u8"}, spike_dtypes
 
 
 def test_kernel_epilogue_rounds_as_the_authors(launches):
