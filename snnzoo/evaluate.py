@@ -13,7 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from snnzoo.layers import LIF
-from snnzoo.precision import precision_context
+from snnzoo.precision import computing_in, precision_context
 
 __all__ = ["SpikeCounter", "evaluate", "autocast"]
 
@@ -63,7 +63,7 @@ def autocast(device: torch.device, enabled: bool):
     return precision_context("bf16" if enabled else "fp32", device)
 
 
-def _precision_of(precision: Union[str, bool]) -> str:
+def _precision_of(precision: Union[str, bool, None]) -> Optional[str]:
     """evaluate's precision; True and False are the former amp flag (deprecated)."""
     if isinstance(precision, bool):
         warnings.warn("evaluate(..., amp) is deprecated and will be removed in the next release; "
@@ -73,24 +73,25 @@ def _precision_of(precision: Union[str, bool]) -> str:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, device: torch.device, precision: Union[str, bool] = "fp32",
-             count_spikes: bool = False, description: str = "eval", *,
-             amp: Optional[bool] = None) -> dict:
+def evaluate(model: nn.Module, loader, device: torch.device,
+             precision: Union[str, bool, None] = None, count_spikes: bool = False,
+             description: str = "eval", *, amp: Optional[bool] = None) -> dict:
     """Top-1/top-5 accuracy (%), mean cross-entropy, and with count_spikes the firing rates
-    and spikes per image, over every batch of loader, computed in `precision` ("fp32" or
-    "bf16", see snnzoo.precision; amp=True is the deprecated spelling of "bf16"). Leaves the
-    model in its mode."""
+    and spikes per image, over every batch of loader, computed in `precision` ("fp32",
+    "bf16" or "bf16x3", see snnzoo.precision; None: as the model is set, float32 for models
+    without set_precision; amp=True is the deprecated spelling of "bf16"). Leaves the model
+    in its mode and precision."""
     precision = _precision_of(precision if amp is None else amp)
     was_training = model.training
     model.eval()
     total = correct1 = correct5 = 0
     loss_sum = 0.0
     counter = SpikeCounter(model)
-    with counter if count_spikes else contextlib.nullcontext():
+    with counter if count_spikes else contextlib.nullcontext(), \
+            computing_in(model, precision, device):
         for images, labels in tqdm(loader, desc=description, leave=False, dynamic_ncols=True):
             images, labels = images.to(device), labels.to(device)
-            with precision_context(precision, device):
-                logits = model(images).float()
+            logits = model(images).float()
             loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
             top = logits.topk(min(5, logits.shape[1]), dim=1).indices
             correct1 += int((top[:, 0] == labels).sum())

@@ -31,7 +31,7 @@ def test_fp32_is_the_default_and_unknown_precisions_are_refused():
     model = _tiny()
     assert model.precision == "fp32"
     for name in ("fp16", "bfloat16", "BF16", None):
-        with pytest.raises(ValueError, match=r"\['fp32', 'bf16'\]"):
+        with pytest.raises(ValueError, match=r"\['fp32', 'bf16', 'bf16x3'\]"):
             model.set_precision(name)
     assert model.precision == "fp32"
 
@@ -132,7 +132,8 @@ def test_precision_option(parse, capsys):
     with pytest.raises(SystemExit) as refused:
         parse(["--precision", "fp16"])
     assert refused.value.code == 2
-    assert "precision='fp16' is unknown; choose one of ['fp32', 'bf16']" in capsys.readouterr().err
+    assert ("precision='fp16' is unknown; choose one of ['fp32', 'bf16', 'bf16x3']"
+            in capsys.readouterr().err)
 
 
 def test_amp_is_deprecated_for_precision_bf16(capsys):
@@ -160,3 +161,46 @@ def test_search_records_its_precision_and_reads_old_runs_as_fp32():
     assert "precision" in run.RUN_KEYS and run.RUN_KEY_DEFAULTS["precision"] == "fp32"
     marker = dict(run_id="x", settings=dict(dataset="fashion-mnist-sample"))
     assert run._recorded(marker)["precision"] == "fp32"
+
+
+def test_bf16x3_convolves_spikes_in_limbs_and_keeps_float32(monkeypatch):
+    # The limbs give float32 up to summation order: on this seeded network no membrane lies
+    # within that rounding of the threshold, so the predictions are the same and the logits
+    # agree to float32 rounding of the vote (1e-5).
+    from snnzoo.models import cells
+    calls = []
+    spike_conv2d = cells.spike_conv2d
+    monkeypatch.setattr(cells, "spike_conv2d", lambda *a, **k: calls.append(1) or spike_conv2d(*a, **k))
+    model, images = _tiny(), _images(8)
+    with torch.no_grad():
+        fp32 = model(images)
+        with pytest.warns(RuntimeWarning, match="bf16x3' is for CUDA GPUs"):
+            limbs = model.set_precision("bf16x3")(images)
+    spike_convs = [m for m in model.modules() if getattr(m, "spike_limbs", False)]
+    assert model.stem[0] not in spike_convs and model.transition[2] in spike_convs
+    assert len(spike_convs) == sum(isinstance(m, nn.Conv2d) for m in model.modules()) - 1
+    assert calls, "no convolution went through snnzoo.kernels.spike_conv"
+    assert torch.equal(fp32.argmax(1), limbs.argmax(1))
+    torch.testing.assert_close(limbs, fp32, atol=1e-5, rtol=0)
+    calls.clear()
+    model.train()(images).sum().backward()  # training: torch's float32 convolution
+    assert not calls
+    from timm.utils import reparameterize_model
+    fused = reparameterize_model(model.eval())
+    assert fused.transition[2].spike_limbs, "fusing keeps the convolutions' precision"
+    assert model.set_precision("fp32").transition[2].spike_limbs is False
+
+
+def test_evaluate_uses_the_models_own_precision_unless_told():
+    model, images = _tiny().set_precision("bf16"), _images(8)
+    batches = [(images, torch.arange(8) % 10)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # bf16 emulated on some CPUs
+        as_set = evaluate(model, batches, torch.device("cpu"))
+        told = evaluate(model, batches, torch.device("cpu"), "fp32")
+    assert as_set == evaluate(model.set_precision("fp32"), batches, torch.device("cpu"), "bf16")
+    assert told == evaluate(model, batches, torch.device("cpu"))
+    assert model.precision == "fp32"
+    with pytest.raises(ValueError, match="bf16x3' needs an snnzoo model"):
+        evaluate(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), batches, torch.device("cpu"),
+                 "bf16x3")

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from snnzoo.kernels import avg_pool2d
+from snnzoo.kernels.spike_conv import spike_conv2d
 from snnzoo.layers import LIF
 
 from .genotype import NUM_NODES, Genotype
@@ -60,7 +61,17 @@ def _fold_time(module_forward, x: Tensor) -> Tensor:
 
 
 class SeqConv2d(nn.Conv2d):
+    """nn.Conv2d on sequences. With spike_limbs (SNASNet.set_precision("bf16x3") sets it on
+    the convolutions whose input is spikes), a call that autograd does not record convolves
+    by snnzoo.kernels.spike_conv: float32 results from three bfloat16 weight limbs (Triton on
+    CUDA); one that it records (training) stays torch's float32 convolution."""
+
+    spike_limbs = False
+
     def forward(self, x: Tensor) -> Tensor:
+        if self.spike_limbs and not (torch.is_grad_enabled()
+                                     and (x.requires_grad or self.weight.requires_grad)):
+            return spike_conv2d(x, self.weight, self.bias, self.stride, self.padding)
         return _fold_time(super().forward, x)
 
 
@@ -301,6 +312,7 @@ def _conv_like(conv: nn.Conv2d, weight: Tensor, bias: Optional[Tensor],
     fused = SeqConv2d(conv.in_channels, conv.out_channels, tuple(weight.shape[2:]),
                       stride or conv.stride, conv.padding, conv.dilation, conv.groups,
                       bias=bias is not None, padding_mode=conv.padding_mode, device="meta")
+    fused.spike_limbs = getattr(conv, "spike_limbs", False)
     like = conv.weight
     if weight.shape == like.shape:
         stored = torch.empty_like(like)  # conv's strides exactly

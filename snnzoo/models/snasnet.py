@@ -143,11 +143,17 @@ class SNASNet(nn.Module):
         return self
 
     def set_precision(self, precision: str) -> "SNASNet":
-        """Compute in `precision`: "fp32" (the default, exact to the authors' network) or
-        "bf16" (convolutions and linear layers in bfloat16 under torch.autocast on the input's
-        device, the neurons' membranes in float32, float32 logits; see snnzoo.precision).
-        forward() runs as it would under the user's own torch.autocast(..., torch.bfloat16)."""
+        """Compute in `precision` (see snnzoo.precision): "fp32" (the default, exact to the
+        authors' network); "bf16" (convolutions and linear layers in bfloat16 under
+        torch.autocast on the input's device, the neurons' membranes in float32, float32
+        logits; forward() runs as under the user's own torch.autocast(..., torch.bfloat16));
+        "bf16x3" (float32 fidelity on GPU tensor cores: outside autograd, every convolution
+        whose input is spikes runs in three bfloat16 weight limbs, snnzoo.kernels.spike_conv;
+        the stem, which sees pixels, and training stay float32)."""
         self.precision = check_precision(precision)
+        for module in self.modules():  # every convolution after a neuron: all but the stem's
+            if isinstance(module, SeqConv2d) and module is not self.stem[0]:
+                module.spike_limbs = precision == "bf16x3"
         return self
 
     def set_by_step(self, by_step: Optional[bool]) -> "SNASNet":

@@ -33,7 +33,7 @@ from snnzoo.hub import move_into_place
 from snnzoo.data import dataset_info, exit_on_data_error, first_batch, load_dataset
 from snnzoo.models.snasnet import MODEL_ARGS, SNASNet
 from snnzoo.models.variants import register_variant, variants_dirs, write_variant_config
-from snnzoo.precision import precision_context
+from snnzoo.precision import computing_in
 
 from .scoring import score
 from .space import sample_genotypes
@@ -116,7 +116,7 @@ def score_candidate(candidate: Candidate, model_args, dataset, args, device) -> 
     for repeat in range(args.repeat):
         images, _ = first_batch(dataset, args.batch_size, seed=seed * 16 + repeat)
         torch.manual_seed(seed * 16 + repeat)
-        with precision_context(args.precision, device):  # the scorer counts exactly in any
+        with computing_in(model, args.precision, device):  # the scorer counts exactly in any
             repeats.append(score(model, images.to(device)))
     value = -math.inf if any(not math.isfinite(r) for r in repeats) else sum(repeats) / len(repeats)
     return dict(index=candidate.index, genotype=candidate.genotype, score=value,
