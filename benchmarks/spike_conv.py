@@ -11,6 +11,13 @@ as the models run on CUDA):
                         tensor cores, float32 accumulation; BatchNorm fused as scale/shift);
                         the limb split runs in every call
 
+Whole models (inference, batch 8, T=5, channels_last, weights that make every layer spike):
+snasnet_cifar100 and snasnet_cifar10 with model.set_precision "fp32" (cuDNN, TF32 off),
+"bf16" (autocast) and "bf16x3" (every convolution of spikes through the kernel); each row
+reports the time, the ratio to fp32, the largest |logits difference| from fp32 and whether the
+predictions agree (bf16x3 may differ from fp32 only where a membrane lies within rounding of
+the threshold).
+
 Layers: snasnet_cifar100 (width 128: cells at 128 channels 32x32 and 256 channels 16x16, the
 transition 128 -> 256 at 32x32) and snasnet_cifar10 (width 256: 256 and 512 channels), 3x3 and
 1x1 edges, for T*B = 5*8 and 5*32 images. Each row reports the median time (min-max), the
@@ -35,7 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (benchmark_parser, device_name, markdown_table,  # noqa: E402
                     parse_benchmark_args, record_unless_mismatched, time_in_turns, versions)
 
+import snnzoo  # noqa: E402
 from snnzoo.kernels.spike_conv import spike_conv2d  # noqa: E402
+from snnzoo.models.reference import excite  # noqa: E402
 
 # name: (input channels, output channels, side, kernel)
 LAYERS = {
@@ -52,6 +61,10 @@ QUICK_LAYERS = ("cifar100 cell1 3x3", "cifar10 cell2 3x3")
 SMOKE_LAYERS = {"smoke 3x3": (20, 18, 6, 3), "smoke 1x1": (20, 18, 6, 1)}
 SMOKE_IMAGES = (2,)
 MAX_ERROR = 1e-5  # (c) against float64: float32 rounding is ~1e-7
+MODELS = {"snasnet_cifar100": {}, "snasnet_cifar10": {}}
+SMOKE_MODELS = {"snasnet_cifar100": dict(width=4, classifier_width=16)}
+MODEL_BATCH, SMOKE_MODEL_BATCH = 8, 2
+PRECISIONS = ("fp32", "bf16", "bf16x3")
 
 
 def layer_inputs(images, channels, out_channels, side, kernel, device, seed=0):
@@ -104,6 +117,43 @@ def contenders(spikes, weight, norm, kernel, with_bn):
             "(c) snnzoo spike_conv2d": snnzoo}, exact
 
 
+def model_rows(name, overrides, batch, device, warmup, repeats):
+    """(CSV rows, table rows) of one model in every precision, timed in turns."""
+    torch.manual_seed(0)
+    model = excite(snnzoo.create_model(name, **overrides)).eval().to(device)
+    model.to(memory_format=torch.channels_last)
+    copies = {precision: snnzoo.create_model(name, **overrides).eval().to(device)
+              for precision in PRECISIONS}
+    for precision, copy in copies.items():
+        copy.load_state_dict(model.state_dict())
+        copy.to(memory_format=torch.channels_last).set_precision(precision)
+    size = model.pretrained_cfg["input_size"]
+    images = torch.randn(batch, *size, generator=torch.Generator().manual_seed(1)).to(device)
+
+    def forward(copy):
+        with torch.no_grad():
+            return copy(images)
+
+    logits = {precision: forward(copy) for precision, copy in copies.items()}
+    timings = time_in_turns({p: (lambda c=c: forward(c)) for p, c in copies.items()}, device,
+                            warmup, repeats)
+    baseline = timings["fp32"][0]
+    rows, table = [], []
+    for precision, (median, fastest, slowest) in timings.items():
+        difference = (logits[precision] - logits["fp32"]).abs().max().item()
+        agree = bool(torch.equal(logits[precision].argmax(1), logits["fp32"].argmax(1)))
+        rows.append(dict(device=device_name(device), versions=versions(), layer=f"model {name}",
+                         images=batch, channels=overrides.get("width", ""), out_channels="",
+                         side="", kernel="", mode="inference", contender=precision,
+                         median_ms=f"{median:.4f}", min_ms=f"{fastest:.4f}",
+                         max_ms=f"{slowest:.4f}", speedup_vs_a=f"{baseline / median:.2f}",
+                         max_relative_error=f"{difference:.3g}"))
+        table.append([f"{name} batch {batch}", precision,
+                      f"{median:.3f} ({fastest:.3f}-{slowest:.3f})", f"{baseline / median:.2f}x",
+                      f"{difference:.2g}", "yes" if agree else "no"])
+    return rows, table
+
+
 def max_relative_error(actual, exact) -> float:
     return ((actual.double() - exact).abs().max() / exact.abs().max()).item()
 
@@ -151,6 +201,16 @@ def main(argv=None):
                 print(f"{name} x{images} {mode}: " + ", ".join(
                     f"{contender} {timings[contender][0]:.3f} ms err {errors[contender]:.2g}"
                     for contender in runs), file=sys.stderr)
+    models = SMOKE_MODELS if args.smoke else MODELS
+    model_table = []
+    for name, overrides in models.items():
+        found, shown = model_rows(name, overrides, SMOKE_MODEL_BATCH if args.smoke else MODEL_BATCH,
+                                  device, warmup, repeats)
+        rows += found
+        model_table += shown
+    print(f"\nWhole models in inference on {device_name(device)}, by precision:\n")
+    print(markdown_table(["model", "precision", "ms", "speed vs fp32",
+                          "max logits difference from fp32", "same predictions"], model_table))
     print(f"\nSpike convolution on {device_name(device)} ({versions()}), float32 spikes "
           f"channels_last, median of {repeats} after {warmup} warm-up runs (min-max); error: "
           f"max |y - y64| / max |y64|:\n")
