@@ -24,8 +24,13 @@ test: $(BIN)/.installed
 	OMP_NUM_THREADS=1 TORCHINDUCTOR_COMPILE_THREADS=1 TRITON_INTERPRET=1 \
 		$(BIN)/python -m pytest -q -n auto --dist loadfile
 
-# Benchmarks; appends to benchmarks/results/*.csv.
-bench: $(BIN)/.installed
+# Benchmarks; appends to benchmarks/results/*.csv. The bench extra adds SpikingJelly 2.0, the
+# models benchmark's second peer (it leaves the installed torch as it is).
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install -e ".[bench]"
+	touch $@
+
+bench: $(BIN)/.bench-installed
 	$(BIN)/python benchmarks/lif.py
 	$(BIN)/python benchmarks/scorer.py
 	$(BIN)/python benchmarks/models.py

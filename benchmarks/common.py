@@ -10,7 +10,11 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import gc
+import multiprocessing
 import os
+import re
+import resource
 import platform
 import statistics
 import sys
@@ -119,6 +123,77 @@ def peak_memory_mb(run: Callable[[], object], device: torch.device) -> float:
         current += event.nbytes()
         peak = max(peak, current)
     return peak / 2**20
+
+
+# Children for peak_rss_mb start from a server process that has imported torch and snnzoo
+# once, instead of importing them again each time (seconds apiece). The script itself is
+# imported in each child ("__main__" in this list is not honoured before Python 3.13), cheaply.
+_CHILDREN = multiprocessing.get_context("forkserver")
+_CHILDREN.set_forkserver_preload(["torch", "torch.profiler", "timm", "snnzoo", "snnzoo.convert",
+                                  "snnzoo.search"])
+
+
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (VmRSS, VmHWM) in MiB."""
+    found = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    return int(found[1]) / 1024
+
+
+def _reset_peak_rss() -> bool:
+    """Set this process's peak resident set size (VmHWM) to its current size (Linux 4.0 on);
+    False where the system does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _measure_peak_rss(sender, prepare: Callable, arguments: tuple) -> None:
+    try:
+        run = prepare(*arguments)
+        run()  # warm-up: compiling, first-call allocations, oneDNN's kernel choices
+        gc.collect()
+        if _reset_peak_rss():
+            run()
+            sender.send(("ok", _status_mb("VmHWM")))
+        else:  # the peak over the child's whole life, building and warm-up included
+            run()
+            sender.send(("ok", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    except BaseException as error:  # noqa: BLE001: reported in the parent, with the traceback
+        import traceback
+        sender.send(("error", f"{error!r}\n{traceback.format_exc()}"))
+
+
+def peak_rss_mb(prepare: Callable[..., Callable[[], object]], *arguments) -> float:
+    """Peak resident set size (MiB) of a process of its own that runs one contender alone.
+
+    A new child process (forked from a server process that has imported torch and snnzoo and
+    run nothing) calls run = prepare(*arguments), which builds the contender and its input,
+    runs run() once to warm up, resets the kernel's high-water mark of its resident set
+    (Linux's /proc/self/clear_refs), runs run() once more and reads that mark (VmHWM): the
+    peak memory of a process that has the contender built and is running it, whatever the
+    other contenders of the timing process hold or left to malloc. It counts the weights, the
+    activations and saved tensors, what malloc keeps, and the pages of torch's libraries and
+    Python's objects that the child touches; a child forked this way does not count the
+    library pages that only importing touched, so a process started afresh shows a few hundred
+    MiB more, alike for every contender. Where the mark cannot be reset the peak covers the
+    child's whole life (getrusage's ru_maxrss). prepare must be a module-level function of the
+    benchmark script (the child finds it by name).
+    """
+    receiver, sender = _CHILDREN.Pipe(duplex=False)
+    child = _CHILDREN.Process(target=_measure_peak_rss, args=(sender, prepare, arguments))
+    child.start()
+    sender.close()
+    try:
+        status, value = receiver.recv()
+    except EOFError:
+        status, value = "error", "it died without a word (killed for memory?)"
+    child.join()
+    if status != "ok":
+        raise RuntimeError(f"measuring the peak RSS of {prepare.__name__}{arguments} in a child "
+                           f"process failed (exit status {child.exitcode}): {value}")
+    return value
 
 
 def append_csv(subject: str, rows: list[dict]) -> Path:

@@ -21,6 +21,18 @@ Contenders, with equal weights, on the same batch, measured in turns in the same
                         equal to (d) up to float rounding
   (g) snnzoo compiled fused  with --compile, inference only: the fused model compiled as
                         (e) is: (f) on the CPU, (b) fused and compiled on CUDA
+  (h) snnzoo bf16       (d) with model.set_precision("bf16"): convolutions and linear layers
+                        in bfloat16 under torch.autocast, membranes and logits in float32
+                        (snnzoo.precision)
+  (i) snnzoo fused bf16  inference only: (f) with model.set_precision("bf16")
+  (j) SpikingJelly 2.0  the second peer: SpikingJelly 2.0's SNASNet port
+                        (spikingjelly.activation_based.model.snas_net, `pip install -e
+                        ".[bench]"`), its neurons and dropout mask reset on every call as the
+                        authors' training loop does (functional.reset_net). It has the authors'
+                        module names, so it loads (a)'s state dict as it is: the same weights.
+                        It builds the CIFAR-10, CIFAR-100 and Tiny ImageNet networks at their
+                        own width only; elsewhere, or where spikingjelly is not installed, its
+                        row is skipped with one printed line.
 
 Modes: "inference" is eval mode under no_grad; "training" is train mode, forward, cross-entropy
 and backward. Before timing, every contender is checked against (a) twice, with the RNG seeded
@@ -30,28 +42,44 @@ alike so that the dropout masks match:
     network: cells, feedback, BatchNorm per step, layouts. In float64 rounding cannot move a
     membrane across the threshold, so the two networks spike alike;
   - as timed, in float32 with the contender's own neuron: inference logits must equal (a)'s to
-    LOGITS_ATOL, but for the contenders that round differently by design (REROUNDED), and so
-    must (b)'s training-mode logits on the CPU. Other differences are reported, not enforced
+    LOGITS_ATOL, but for the contenders that round differently by design (REROUNDED: bf16
+    rounds every layer's output to 8 significant bits) and the peers (PEERS), and so must
+    (b)'s training-mode logits on the CPU. Other differences are reported, not enforced
     (see LOGITS_ATOL and REROUNDED).
+(h) and (i) are checked in float64 as the network they are, computing in fp32; a peer's float64
+difference is reported, not enforced: it is not snnzoo's network.
 The fused neuron itself is checked spike for spike against the reference by tests/test_lif.py.
 The weights are randomised first (BatchNorm statistics and affine, classifier Linear) so that
 spikes reach the logits and the check means something; dense layers cost the same whatever the
-weights. Convolutions run in fp32 (TF32 off). On a CPU busy with other work, --threads 1
-steadies the timings.
+weights. Convolutions run in fp32 (TF32 off), but for the bf16 contenders. On a CPU busy with
+other work, --threads 1 steadies the timings.
+
+Memory, two figures per contender and mode:
+  - peak_mb: the peak of torch's allocations during one run, above what was allocated before
+    it (CUDA's allocator counters; on the CPU, the profiler's allocation events);
+  - peak_rss_mb: the peak resident set size of a process of its own that builds this
+    contender alone and runs it (common.peak_rss_mb: after one warm-up run the kernel's
+    high-water mark is reset and one more run is measured). It counts everything the process
+    holds: the Python runtime and torch (as a fresh process has them), the weights, what
+    compiling left and what malloc keeps. Measured in a separate process because RSS is
+    per process: in the timing process the other contenders' leftovers would count too.
 
     python benchmarks/models.py [--device cuda] [--quick] [--models snasnet_cifar100]
                                 [--width 32] [--batch-size 32] [--threads 1] [--no-csv]
 
-Results are appended to benchmarks/results/models.csv; a markdown table is printed. The exit
-status is 1 when a check fails (nothing is recorded then).
+Results are appended to benchmarks/results/models.csv, runs at every width to the same file; a
+markdown table is printed. The exit status is 1 when a check fails (nothing is recorded then).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -59,8 +87,8 @@ from timm.utils import reparameterize_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (add_smoke_option, device_name, markdown_table,  # noqa: E402
-                    parse_benchmark_args, peak_memory_mb, record_unless_mismatched,
-                    time_in_turns, versions)
+                    parse_benchmark_args, peak_memory_mb, peak_rss_mb,
+                    record_unless_mismatched, time_in_turns, versions)
 
 import snnzoo  # noqa: E402
 from snnzoo.convert import convert_state_dict  # noqa: E402
@@ -91,11 +119,22 @@ FLOAT64_ATOL = 1e-9
 QUICK_CPU_WIDTH = 32  # --quick on the CPU: a quarter of snasnet_cifar100's width of 128
 
 
+CHANNELS_LAST = "(d) snnzoo channels_last"
 COMPILED = "(e) snnzoo compiled"
 FUSED = "(f) snnzoo fused"
 COMPILED_FUSED = "(g) snnzoo compiled fused"
-INFERENCE_ONLY = (FUSED, COMPILED_FUSED)
-REROUNDED = (COMPILED, FUSED, COMPILED_FUSED)
+BF16 = "(h) snnzoo bf16"
+FUSED_BF16 = "(i) snnzoo fused bf16"
+SPIKINGJELLY = "(j) SpikingJelly 2.0"
+INFERENCE_ONLY = (FUSED, COMPILED_FUSED, FUSED_BF16)
+PEERS = (SPIKINGJELLY,)
+"""Other people's networks: their differences from (a) are reported, never enforced."""
+AUTHORS_LAYOUT = (SPIKINGJELLY,)
+"""Contenders whose parameters have the authors' names (their gradients compare as they are)."""
+SPIKINGJELLY_DATASETS = {"snasnet_cifar10": "cifar10", "snasnet_cifar100": "cifar100",
+                         "snasnet_tinyimagenet": "tinyimagenet"}
+"""The networks SpikingJelly's port builds (its `args.dataset`), each at its own width only."""
+REROUNDED = (COMPILED, FUSED, COMPILED_FUSED, BF16, FUSED_BF16)
 """Contenders whose float32 arithmetic differs from the authors' by design, so that their
 float32 logits are reported and not enforced, in inference too (the float64 check is): fused
 weights are rounded products of weight and BatchNorm scale, and inductor computes BatchNorm and
@@ -112,8 +151,47 @@ def in_mode(found: dict, mode: str) -> dict:
             if mode == "inference" or key not in INFERENCE_ONLY}
 
 
+def spikingjelly_problem(name: str, width) -> Optional[str]:
+    """Why SpikingJelly's port cannot join this run, or None when it can."""
+    try:
+        import spikingjelly.activation_based.model.snas_net  # noqa: F401
+    except ImportError as error:
+        return (f"SpikingJelly 2.0 is not installed ({error}); pip install -e \".[bench]\" "
+                f"adds it")
+    if name not in SPIKINGJELLY_DATASETS:
+        return f"SpikingJelly's port builds {', '.join(SPIKINGJELLY_DATASETS)} only, not {name}"
+    if width is not None and width != MODEL_ARGS[name]["width"]:
+        return (f"SpikingJelly's port builds {name} at width {MODEL_ARGS[name]['width']} only, "
+                f"not {width}")
+    return None
+
+
+def spikingjelly_network(name: str, baseline: AuthorsSNASNet, genotype, model_args: dict):
+    """SpikingJelly 2.0's SNASNet port for the same network, with baseline's weights."""
+    from spikingjelly.activation_based import functional
+    from spikingjelly.activation_based.model.snas_net import SNASNet as Port
+
+    class SpikingJellySNASNet(Port):
+        """The port, its neurons and dropout mask at rest on every call, as (a)'s are: its own
+        forward resets only the cells' feedback, the authors' loop calls reset_net."""
+
+        def forward(self, x):
+            functional.reset_net(self)
+            return super().forward(x)
+
+    arguments = SimpleNamespace(dataset=SPIKINGJELLY_DATASETS[name], timestep=baseline.timesteps,
+                                second_avgpooling=model_args["second_pool"], celltype=genotype.cell,
+                                threshold=model_args.get("v_threshold", 1.0),
+                                tau=model_args.get("tau", 4.0 / 3.0))
+    port = SpikingJellySNASNet(arguments, torch.tensor(genotype.matrix))
+    port.load_state_dict(baseline.state_dict())  # the authors' key layout, strictly
+    port.timesteps = baseline.timesteps
+    return port
+
+
 def build_contenders(name: str, width, device: torch.device, compiled: bool = False):
-    """(contender name -> model with equal weights, the architecture's arguments, genotype)."""
+    """(contender name -> model with equal weights, the architecture's arguments, genotype).
+    SpikingJelly's port joins where spikingjelly_problem finds nothing in the way."""
     overrides = {} if width is None else {"width": width}
     model_args = {**MODEL_ARGS[name], **overrides}
     torch.manual_seed(0)
@@ -126,8 +204,12 @@ def build_contenders(name: str, width, device: torch.device, compiled: bool = Fa
     found = {BASELINE: baseline, "(b) snnzoo auto": ours}
     if device.type == "cuda":
         found["(c) snnzoo triton"] = copy.deepcopy(ours).set_backend("triton")
-    found["(d) snnzoo channels_last"] = copy.deepcopy(ours).to(memory_format=torch.channels_last)
-    found[FUSED] = reparameterize_model(found["(d) snnzoo channels_last"].eval())
+    found[CHANNELS_LAST] = copy.deepcopy(ours).to(memory_format=torch.channels_last)
+    found[FUSED] = reparameterize_model(found[CHANNELS_LAST].eval())
+    found[BF16] = copy.deepcopy(found[CHANNELS_LAST]).set_precision("bf16")
+    found[FUSED_BF16] = copy.deepcopy(found[FUSED]).set_precision("bf16")
+    if spikingjelly_problem(name, width) is None:
+        found[SPIKINGJELLY] = spikingjelly_network(name, baseline, genotype, model_args)
     found = {key: model.to(device) for key, model in found.items()}
     if compiled:
         torch._inductor.config.fallback_random = True  # eager's dropout masks
@@ -135,7 +217,7 @@ def build_contenders(name: str, width, device: torch.device, compiled: bool = Fa
             options, base = dict(mode="reduce-overhead"), ours
             fused = reparameterize_model(ours.eval())
         else:
-            options, base, fused = {}, found["(d) snnzoo channels_last"], found[FUSED]
+            options, base, fused = {}, found[CHANNELS_LAST], found[FUSED]
         found[COMPILED] = torch.compile(copy.deepcopy(base), **options)
         found[COMPILED_FUSED] = torch.compile(fused, **options)  # fusing made a copy already
     return found, model_args, genotype
@@ -175,8 +257,9 @@ def compare_with_baseline(models: dict, images, labels, genotype, float64: bool 
                 continue
             output, gradients = logits_and_gradients(model, images, labels, mode)
             gradient_difference = None
-            if gradients is not None:  # the baseline's gradients in snnzoo's names
-                expected_gradients = convert_state_dict(baseline_gradients, genotype, gradients)
+            if gradients is not None:  # the baseline's gradients in the contender's names
+                expected_gradients = (baseline_gradients if name in AUTHORS_LAYOUT else
+                                      convert_state_dict(baseline_gradients, genotype, gradients))
                 largest = max(g.abs().max().item() for g in expected_gradients.values()) or 1.0
                 gradient_difference = max((gradients[key] - g).abs().max().item()
                                           for key, g in expected_gradients.items()) / largest
@@ -185,11 +268,14 @@ def compare_with_baseline(models: dict, images, labels, genotype, float64: bool 
 
 
 def _as_float64_reference(model):
-    """A float64 copy with the reference neuron; a compiled model's copy is compiled again."""
+    """A float64 copy with the reference neuron, computing in fp32 (the network a bf16
+    contender is, in float64); a compiled model's copy is compiled again."""
     compiled = hasattr(model, "_orig_mod")
     model = copy.deepcopy(model._orig_mod if compiled else model).double()
     if hasattr(model, "set_backend"):
         model.set_backend("torch")
+    if hasattr(model, "set_precision"):
+        model.set_precision("fp32")
     return torch.compile(model) if compiled else model
 
 
@@ -207,6 +293,30 @@ def make_run(model, images, labels, mode: str):
             model.zero_grad(set_to_none=True)
             F.cross_entropy(model(images), labels).backward()
     return run
+
+
+def make_batch(model_args: dict, batch_size: int, device: torch.device):
+    """(images, labels): the same batch for every contender, in every process."""
+    size = model_args["img_size"]
+    generator = torch.Generator().manual_seed(3)
+    images = torch.randn(batch_size, model_args["in_chans"], size, size, generator=generator)
+    labels = torch.randint(model_args["num_classes"], (batch_size,), generator=generator)
+    return images.to(device), labels.to(device)
+
+
+def contender_run(name: str, width, device_type: str, compiled: bool, key: str, mode: str,
+                  batch_size: int, threads):
+    """run() of one contender in a child process of its own (common.peak_rss_mb): built as the
+    timing process builds it, the others dropped before it runs."""
+    if threads:
+        torch.set_num_threads(threads)
+    device = torch.device(device_type)
+    found, model_args, _ = build_contenders(name, width, device, compiled)
+    model = found.pop(key)
+    del found
+    gc.collect()
+    images, labels = make_batch(model_args, batch_size, device)
+    return make_run(model, images, labels, mode)
 
 
 def positive_int(text: str) -> int:
@@ -261,12 +371,11 @@ def main(argv=None) -> int:
 
     rows, table, mismatches = [], [], []
     for name in models:
+        problem = spikingjelly_problem(name, width)
+        if problem:
+            print(f"{name}: no {SPIKINGJELLY} row: {problem}", file=sys.stderr)
         found, model_args, genotype = build_contenders(name, width, device, args.compile)
-        size = model_args["img_size"]
-        generator = torch.Generator().manual_seed(3)
-        images = torch.randn(batch_size, model_args["in_chans"], size, size,
-                             generator=generator).to(device)
-        labels = torch.randint(model_args["num_classes"], (batch_size,), generator=generator).to(device)
+        images, labels = make_batch(model_args, batch_size, device)
         label = f"{name} (width {model_args['width']})"
         print(f"{label}: checking logits and gradients against {BASELINE} (the first runs "
               f"compile snnzoo's LIF paths)", file=sys.stderr)
@@ -278,6 +387,8 @@ def main(argv=None) -> int:
                   file=sys.stderr)
         for mode in MODES:
             for key, (difference, gradient_difference) in exact[mode].items():
+                if key in PEERS:
+                    continue  # reported in the table, not enforced
                 if difference > FLOAT64_ATOL or (gradient_difference or 0.0) > FLOAT64_ATOL:
                     mismatches.append(f"{label} {mode} {key} in float64: max |logits difference| "
                                       f"{difference:.3g}, max |gradient difference| / max |grad| "
@@ -288,17 +399,23 @@ def main(argv=None) -> int:
                   f"warm-up + {repeats} runs each", file=sys.stderr)
             runs = {key: make_run(model, images, labels, mode) for key, model in contenders.items()}
             timings = time_in_turns(runs, device, warmup, repeats)
-            peaks = {}
+            peaks, resident = {}, {}
             for key, model in contenders.items():
                 model.zero_grad(set_to_none=True)  # count the gradients as allocated by the run
                 peaks[key] = peak_memory_mb(runs[key], device)
+            print(f"{label} {mode}: peak RSS of each contender in a process of its own",
+                  file=sys.stderr)
+            for key in contenders:
+                resident[key] = peak_rss_mb(contender_run, name, width, device.type, args.compile,
+                                            key, mode, batch_size, args.threads)
             base_ms, base_peak = timings[BASELINE][0], peaks[BASELINE]
             for key in contenders:
                 median, fastest, slowest = timings[key]
                 difference, gradient_difference = differences[mode][key]
                 gradient_text = "-" if gradient_difference is None else f"{gradient_difference:.1e}"
-                enforced = ((mode == "inference" and key not in REROUNDED)
-                            or (device.type == "cpu" and key == SAME_ROUNDING))
+                enforced = key not in PEERS and (
+                    (mode == "inference" and key not in REROUNDED)
+                    or (device.type == "cpu" and key == SAME_ROUNDING))
                 if difference > LOGITS_ATOL and enforced:
                     mismatches.append(f"{label} {mode} {key}: max |logits difference| "
                                       f"{difference:.3g} > {LOGITS_ATOL}")
@@ -313,23 +430,28 @@ def main(argv=None) -> int:
                                  peak_mb=f"{peaks[key]:.1f}",
                                  throughput_vs_a=f"{base_ms / median:.2f}",
                                  memory_vs_a=memory_ratio,
+                                 peak_rss_mb=f"{resident[key]:.0f}",
+                                 rss_vs_a=f"{resident[key] / resident[BASELINE]:.2f}",
                                  max_logits_difference=f"{difference:.2e}",
                                  max_gradient_difference_relative=gradient_text,
                                  float64_max_difference=f"{exact_difference:.1e}"))
                 table.append([label, mode, key, f"{median:.0f} ({fastest:.0f}-{slowest:.0f})",
                               f"{images_per_s:.1f} ({batch_size / (slowest * 1e-3):.1f}-"
                               f"{batch_size / (fastest * 1e-3):.1f})",
-                              f"{base_ms / median:.2f}x", f"{peaks[key]:.0f}",
+                              f"{base_ms / median:.2f}x", f"{resident[key]:.0f}",
+                              f"{resident[key] / resident[BASELINE]:.2f}", f"{peaks[key]:.0f}",
                               memory_ratio or "-", f"{difference:.1e}", gradient_text,
                               f"{exact_difference:.0e}"])
-                print(f"  {key:20s} {median:10.1f} ms  {images_per_s:8.1f} img/s  peak "
-                      f"{peaks[key]:8.1f} MiB", file=sys.stderr)
+                print(f"  {key:24s} {median:10.1f} ms  {images_per_s:8.1f} img/s  peak RSS "
+                      f"{resident[key]:8.0f} MiB  torch peak {peaks[key]:8.1f} MiB", file=sys.stderr)
         del found
     print(f"\nSNASNet models on {device_name(device)} ({versions()}), batch {batch_size}, T=5, fp32 "
-          f"(TF32 off); median of {repeats} after {warmup} warm-up runs, contenders in turns "
-          f"(min-max):\n")
+          f"(TF32 off) but for the bf16 contenders; median of {repeats} after {warmup} warm-up "
+          f"runs, contenders in turns (min-max); peak RSS of a process running the contender "
+          f"alone, torch's peak allocation in the timing process:\n")
     print(markdown_table(["model", "mode", "contender", "ms per batch", "images/s",
-                          "throughput vs (a)", "peak MiB", "memory vs (a)",
+                          "throughput vs (a)", "peak RSS MiB", "RSS vs (a)",
+                          "torch peak MiB", "memory vs (a)",
                           "max |Δ logits| vs (a)", "max |Δ grad| / max |grad|",
                           "float64 check: max |Δ|"], table))
     return record_unless_mismatched("models", rows, mismatches, args.no_csv,

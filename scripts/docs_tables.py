@@ -235,29 +235,53 @@ def scorer_gpu() -> str:
                       _table(["B x N", *contenders, "score equal"], table)])
 
 
+def _runs_lines(rows: list[dict]) -> list[str]:
+    """One line per distinct device and versions among rows (the CPU's model and flags are in
+    the device), with the dates of their runs."""
+    dates: dict = {}
+    for row in rows:
+        dates.setdefault((row["device"], row["versions"]), set()).add(row["date"][:10])
+    return [f"- {device}, {versions}: {', '.join(sorted(days))}"
+            for (device, versions), days in dates.items()]
+
+
+def _rss(row: dict) -> str:
+    return f"{float(row['peak_rss_mb']):.0f} MiB" if row.get("peak_rss_mb") else "-"
+
+
 def models_cpu() -> str:
-    """The latest CPU run of benchmarks/models.py for each model, width and batch."""
+    """The latest CPU run of benchmarks/models.py for each model, width and batch, in one table
+    (full and reduced widths together): (a)'s images per second, every other contender's speed
+    against (a), and each one's peak RSS."""
     runs = _latest_runs([row for row in _csv_rows("models.csv") if not _on_gpu(row)],
                         lambda row: (row["model"], row["width"], row["batch_size"]))
     if not runs:
         return _pending("benchmarks/models.py")
-    parts = []
-    for (model, width, batch), run in runs.items():
-        contenders = list(dict.fromkeys(row["contender"] for row in run))
-        ours = [name for name in contenders if not name.startswith("(a)")]
-        table = []
+    contenders = sorted({row["contender"] for run in runs.values() for row in run})
+    table = []
+    for (model, width, batch), run in sorted(runs.items(), key=lambda item: (
+            item[0][0], -int(item[0][1]), int(item[0][2]))):
         for mode in dict.fromkeys(row["mode"] for row in run):
             by_name = {row["contender"]: row for row in run if row["mode"] == mode}
-            cells = [f"{float(by_name[name]['images_per_s']):.1f} img/s"
-                     + ("" if name.startswith("(a)") else f" ({float(by_name[name]['throughput_vs_a']):.2f}x)")
-                     if name in by_name else "-" for name in contenders]
-            memory = ", ".join(by_name[name]["memory_vs_a"] if name in by_name else "-" for name in ours)
-            table.append([mode, *cells, memory])
-        parts += [f"{model} at width {width}, batch {batch}, T={run[0]['timesteps']}; "
-                  f"{_run_line(run[0])}:", "",
-                  _table(["mode", *contenders, "memory vs (a): " + ", ".join(name[:3] for name in ours)],
-                         table), ""]
-    return "\n".join(parts)
+            cells = []
+            for name in contenders:
+                row = by_name.get(name)
+                if row is None:
+                    cells.append("-")
+                    continue
+                speed = (f"{float(row['images_per_s']):.1f} img/s" if name.startswith("(a)")
+                         else f"{float(row['throughput_vs_a']):.2f}x")
+                cells.append(f"{speed}, {_rss(row)}")
+            table.append([model, width, batch, f"T={run[0]['timesteps']}", mode,
+                          run[0]["date"][:10], *cells])
+    rows = [row for run in runs.values() for row in run]
+    return "\n".join(["Runs (CPU model and flags, threads, versions: dates):",
+                      *_runs_lines(rows), "",
+                      "Each cell: images per second for (a), speed against (a) for the others; "
+                      "then the peak RSS of a process running that contender alone "
+                      "(`-`: not measured in that run).", "",
+                      _table(["model", "width", "batch", "steps", "mode", "date", *contenders],
+                             table), ""])
 
 
 def _search_setting(row: dict) -> tuple:
@@ -276,13 +300,22 @@ def _search(on_gpu: bool) -> str:
     for _, run in sorted(runs.items()):
         by_name = {row["procedure"]: row for row in run}
         authors, ours = by_name["authors"], by_name["snnzoo"]
+        bf16 = by_name.get("snnzoo bf16")
+        rss = " / ".join(_rss(by_name[name]).removesuffix(" MiB") if name in by_name else "-"
+                         for name in ("authors", "snnzoo", "snnzoo bf16"))
         table.append([run[0]["config"], run[0]["date"][:10], run[0]["candidates"],
                       f"{float(authors['median_s']):.3g}", f"{float(ours['median_s']):.3g}",
-                      f"{float(ours['speedup']):.2f}x", ours["largest_score_difference"] or "-"])
-    first = next(iter(runs.values()))[0]
-    return "\n".join([f"{first['device']}, {first['versions']}:", "",
+                      f"{float(ours['speedup']):.2f}x",
+                      f"{float(bf16['speedup']):.2f}x" if bf16 else "-", rss,
+                      ours["largest_score_difference"] or "-",
+                      bf16["largest_score_difference"] if bf16 else "-"])
+    rows = [row for run in runs.values() for row in run]
+    return "\n".join(["Runs:", *_runs_lines(rows), "",
                       _table(["configuration", "date", "candidates", "authors s / candidate",
-                              "snnzoo s / candidate", "speed", "largest relative score difference"],
+                              "snnzoo s / candidate", "speed", "snnzoo bf16 speed",
+                              "peak RSS MiB: authors / snnzoo / bf16",
+                              "largest relative score difference",
+                              "bf16: largest relative score difference (not checked)"],
                              table)])
 
 
@@ -368,7 +401,8 @@ def speed_headline() -> str:
                        lambda row: row["shape"])
     if not (models and search and lif):
         return _pending("make bench")
-    quick = models[("snasnet_cifar100", "32", "8")]
+    quick = [row for row in models[("snasnet_cifar100", "32", "8")]  # float32, equal results
+             if "snnzoo" in row["contender"] and "bf16" not in row["contender"]]
     best = {mode: max((row for row in quick if row["mode"] == mode),
                       key=lambda row: float(row["throughput_vs_a"])) for mode in ("inference", "training")}
     candidate = next(row for row in search[(-0.25, "backward")] if row["procedure"] == "snnzoo")
