@@ -418,11 +418,100 @@ def speed_headline() -> str:
             f"{max(neuron):.1f}x a per-timestep loop.", width=95)
 
 
+def _met(met: bool) -> str:
+    return "yes" if met else "**no**"
+
+
+def _provenance(part: dict) -> str:
+    return f"{part['device']}; {part['versions']}; {part['date'][:10]}"
+
+
+def precision_fidelity() -> str:
+    """bf16 against fp32 on Fashion-MNIST (benchmarks/precision.py)."""
+    data = _read("precision.json")
+    if not data:
+        return _pending("benchmarks/precision.py")
+    rows, runs = [], []
+    if "evaluate" in data:
+        part = data["evaluate"]
+        rows.append(["snasnet_fmnist's published weights, test top-1 (10,000 images)",
+                     f"{part['fp32']['top1']:.2f}%", f"{part['bf16']['top1']:.2f}%",
+                     f"{part['top1_difference_points']:+.2f} points; {part['changed_predictions']} "
+                     f"predictions change", "within 0.2 points", _met(part["target_met"])])
+        runs.append(f"- evaluation: {_provenance(part)}; {part['fp32']['seconds']:.0f} s in fp32, "
+                    f"{part['bf16']['seconds']:.0f} s in bf16")
+    if "search" in data:
+        part = data["search"]
+        tau = part["kendall_tau_b"]
+        settings = part["settings"]
+        relative = part["relative_difference"]
+        rows.append([f"search scores of {part['tau_candidates']} candidates: Kendall tau-b", "", "",
+                     f"{tau:.3f}" if tau is not None else "-", "at least 0.9",
+                     _met(part["tau_target_met"])])
+        rows.append([f"{part['of_searches']} seeded searches of {settings['draws_per_search']} "
+                     f"draws: the same winner", "", "", f"{part['same_winner']} of "
+                     f"{part['of_searches']}", "at least 9 of 10", _met(part["winner_target_met"])])
+        runs.append(f"- search: {_provenance(part)}; {settings['base_model']}'s macro network at "
+                    f"width {settings['model_args']['width']}, batch {settings['batch_size']}, "
+                    f"{settings['repeat']} repeats, T={settings['timesteps']}, {settings['cell']} "
+                    f"cells, on {settings['dataset']}'s training images; relative score "
+                    f"difference: median {relative['median']:.1e}, largest "
+                    f"{relative['largest']:.1e}")
+    if "train" in data:
+        part = data["train"]
+        rows.append(["the same short training, final test top-1", f"{part['fp32']['top1']:.2f}%",
+                     f"{part['bf16']['top1']:.2f}%",
+                     f"{part['top1_difference_points']:+.2f} points", "side by side", "-"])
+        runs.append(f"- training: {_provenance(part)}; `{part['settings']['recipe']}`")
+    table = _table(["measure", "fp32", "bf16", "difference", "target", "met"], rows)
+    return table + "\n\n" + "\n".join(runs) + "\n"
+
+
+def _best(by_name: dict, names) -> str:
+    """The fastest of the named contenders, as "1.23x (d), 456 MiB", or "-"."""
+    found = [by_name[name] for name in names if name in by_name]
+    if not found:
+        return "-"
+    row = max(found, key=lambda row: float(row["throughput_vs_a"]))
+    return f"{float(row['throughput_vs_a']):.2f}x {row['contender'][:3]}, {_rss(row)}"
+
+
+def precision_speed() -> str:
+    """The latest CPU run of benchmarks/models.py per model and width: snnzoo's fastest fp32
+    and bf16 contenders and SpikingJelly 2.0 against the authors' network (a)."""
+    runs = _latest_runs([row for row in _csv_rows("models.csv") if not _on_gpu(row)],
+                        lambda row: (row["model"], row["width"], row["batch_size"]))
+    runs = {key: run for key, run in runs.items()
+            if any("bf16" in row["contender"] for row in run)}
+    if not runs:
+        return _pending("benchmarks/models.py (with its bf16 contenders)")
+    table = []
+    for (model, width, batch), run in sorted(runs.items(), key=lambda item: (
+            item[0][0], -int(item[0][1]), int(item[0][2]))):
+        for mode in dict.fromkeys(row["mode"] for row in run):
+            by_name = {row["contender"]: row for row in run if row["mode"] == mode}
+            names = list(by_name)
+            fp32 = [name for name in names if "snnzoo" in name and "bf16" not in name]
+            bf16 = [name for name in names if "bf16" in name]
+            peers = [name for name in names if "SpikingJelly" in name]
+            authors = by_name.get(next((n for n in names if n.startswith("(a)")), ""), {})
+            table.append([model, width, batch, mode,
+                          f"{float(authors['images_per_s']):.1f} img/s, {_rss(authors)}"
+                          if authors else "-", _best(by_name, fp32), _best(by_name, bf16),
+                          _best(by_name, peers)])
+    rows = [row for run in runs.values() for row in run]
+    return "\n".join(["Runs (CPU model and flags, threads, versions: dates):", *_runs_lines(rows),
+                      "", _table(["model", "width", "batch", "mode", "(a) authors, float32",
+                                  "snnzoo fp32, fastest", "snnzoo bf16, fastest",
+                                  "SpikingJelly 2.0"], table), ""])
+
+
 GENERATORS = {function.__name__: function
               for function in (score_change, demo_top, search_choices, score_vs_accuracy,
                                check_finite, scorer_cpu, scorer_gpu, lif_cpu, lif_gpu,
                                models_cpu, models_gpu, search_cpu, search_gpu, speed_headline,
-                               models_table, models_table_docs)}
+                               models_table, models_table_docs, precision_fidelity,
+                               precision_speed)}
 
 
 def render(text: str) -> str:
