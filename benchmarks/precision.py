@@ -54,6 +54,7 @@ from common import (RESULTS_DIR, add_smoke_option, device_name, markdown_table, 
 import snnzoo  # noqa: E402
 from snnzoo import hub  # noqa: E402
 from snnzoo._files import write_json_atomically  # noqa: E402
+from snnzoo._options import add_device_option, number_at_least, positive_integer  # noqa: E402
 from snnzoo.data import dataset_info, evaluation_batches, load_dataset  # noqa: E402
 from snnzoo.evaluate import evaluate  # noqa: E402
 from snnzoo.precision import native_bf16  # noqa: E402
@@ -69,6 +70,8 @@ TOP1_TARGET_POINTS = 0.2
 TAU_TARGET = 0.9
 TAU_MINIMUM_CANDIDATES = 100
 SAME_WINNER_TARGET = 9
+# The data sets of snasnet_fmnist's network; the search builds its macro network for them.
+SNASNET_FMNIST_DATA = ("fashion-mnist", "fashion-mnist-sample")
 
 
 def cpu_flags() -> str:
@@ -352,59 +355,65 @@ def _met(value: bool) -> str:
     return "yes" if value else "**no**"
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     for part in PARTS:
         parser.add_argument(f"--{part}", action="store_true", help=f"run part {part}")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--dataset", default="fashion-mnist")
+    add_device_option(parser)
+    parser.add_argument("--dataset", default="fashion-mnist", choices=SNASNET_FMNIST_DATA,
+                        help="snasnet_fmnist's data (default: fashion-mnist)")
     parser.add_argument("--channels-last", action="store_true",
                         help="(a) in channels_last (default: contiguous, as the validate CLI)")
-    parser.add_argument("--eval-batch-size", type=int, default=256, help="(a) (default: 256)")
-    parser.add_argument("--searches", type=int, default=10, help="(b) seeds 0..N-1 (default: 10)")
-    parser.add_argument("--candidates", type=int, default=20,
-                        help="(b) draws per search (default: 20)")
-    parser.add_argument("--search-width", type=float, default=0.25,
-                        help="(b) the search's --width (default: 0.25)")
-    parser.add_argument("--search-batch-size", type=int, default=64, help="(b) (default: 64)")
-    parser.add_argument("--timesteps", type=int, default=5, help="(b) (default: 5)")
-    parser.add_argument("--cell", choices=["forward", "backward"], default="backward")
-    parser.add_argument("--train-width", type=int, default=8, help="(c) channels of cell 1")
-    parser.add_argument("--train-epochs", type=int, default=1, help="(c)")
-    parser.add_argument("--train-steps", type=int, default=150,
-                        help="(c) optimiser steps per epoch at most (default: 150)")
-    parser.add_argument("--train-batch-size", type=int, default=256, help="(c)")
+    count, width = positive_integer, number_at_least(0.0, float, above=True)
+    for option, kind, default, help_text in (
+            ("--eval-batch-size", count, 256, "(a)"),
+            ("--searches", count, 10, "(b) seeds 0..N-1"),
+            ("--candidates", count, 20, "(b) draws per search"),
+            ("--search-width", width, 0.25, "(b) the search's --width multiplier"),
+            ("--search-batch-size", count, 64, "(b) at least 2"),
+            ("--timesteps", count, 5, "(b) T"),
+            ("--train-width", count, 8, "(c) channels of cell 1"),
+            ("--train-epochs", count, 1, "(c)"),
+            ("--train-steps", count, 200, "(c) optimiser steps per epoch at most"),
+            ("--train-batch-size", count, 64, "(c) the authors' batch")):
+        parser.add_argument(option, type=kind, default=default,
+                            help=f"{help_text} (default: {default})")
+    parser.add_argument("--cell", choices=["forward", "backward"], default="backward",
+                        help="(b) (default: backward)")
     parser.add_argument("--runs", type=Path, default=Path("runs/precision"),
                         help="(c) folder of the training runs (each in a new subfolder)")
     parser.add_argument("--results", type=Path, default=None,
                         help=f"where the figures go (default: {_shown(RESULT_FILE)}; with "
                              f"--smoke a temporary folder)")
     add_smoke_option(parser)
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = build_parser()
     args = parse_benchmark_args(parser, argv)
-    parts = [part for part in PARTS if getattr(args, part)] or list(PARTS)
-    for option in ("eval_batch_size", "searches", "candidates", "search_batch_size", "timesteps",
-                   "train_width", "train_epochs", "train_steps", "train_batch_size"):
-        if getattr(args, option) < 1:
-            parser.error(f"--{option.replace('_', '-')} {getattr(args, option)} must be at least 1")
-    if not (math.isfinite(args.search_width) and args.search_width > 0):
-        parser.error(f"--search-width {args.search_width} must be a positive number, e.g. 0.25")
-    if args.dataset not in search_run.BASE_MODEL or \
-            search_run.BASE_MODEL[args.dataset] != "snasnet_fmnist":
-        parser.error(f"--dataset {args.dataset!r}: snasnet_fmnist's data is needed; use "
-                     f"fashion-mnist (or fashion-mnist-sample for a quick look)")
+    if args.search_batch_size < 2:
+        parser.error(f"--search-batch-size {args.search_batch_size} must be at least 2 (the "
+                     f"search's kernel compares images)")
+    args.parts = [part for part in PARTS if getattr(args, part)] or list(PARTS)
     args.weights, args.model_kwargs = WEIGHTS, {}
     if args.smoke:  # tiny and untrained: checks that every part runs, figures mean nothing
-        args.dataset, args.weights, args.model_kwargs = "fashion-mnist-sample", None, dict(width=4)
+        args.dataset, args.weights, args.model_kwargs = "fashion-mnist-sample", None, dict(width=2)
         args.eval_batch_size, args.searches, args.candidates = 200, 2, 2
-        args.search_width, args.search_batch_size = 1 / 16, 8
-        args.train_width, args.train_steps, args.train_batch_size = 2, 2, 16
+        args.search_width, args.search_batch_size = 1 / 16, 4
+        args.train_width, args.train_steps, args.train_batch_size = 2, 1, 8
         args.results = args.results or Path(tempfile.mkdtemp(prefix="precision_smoke_")) / "precision.json"
         args.runs = args.results.parent / "runs"
     args.results = args.results or RESULT_FILE
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     device = torch.device(args.device)
     figures = {}
-    for part in parts:
+    for part in args.parts:
         started = time.perf_counter()
         figures[part] = dict(provenance(device), smoke=args.smoke,
                              **PART_FUNCTIONS[part](args, device))
