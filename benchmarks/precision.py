@@ -21,8 +21,8 @@ only its own figures), with the date, the device (CPU model and flags), versions
 --train     the same short recipe by `python -m snnzoo.train snasnet_fmnist` with --precision
             fp32 and with --precision bf16 (snasnet_fmnist's cell at --train-width channels,
             --train-epochs epoch(s) of at most --train-steps steps of batch --train-batch-size,
-            seed 0, the authors' recipe otherwise): the final test top-1 of each (its
-            results.json, measured in its own precision), side by side.
+            the authors' recipe otherwise), once for each of --train-seeds: the final test
+            top-1 of each (its results.json, measured in its own precision), side by side.
 
 Every score and prediction count is recorded, so the figures can be recomputed.
 
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import datetime
 import fcntl
 import json
@@ -277,40 +278,48 @@ def _json_candidate(record: dict) -> dict:
 # (c) training
 
 
-def train_options(args, precision: str, out: Path) -> list[str]:
+def train_options(args, precision: str, seed, out: Path) -> list[str]:
     return ["snasnet_fmnist", "--dataset", args.dataset, "--width", str(args.train_width),
             "--epochs", str(args.train_epochs), "--batch-size", str(args.train_batch_size),
-            "--max-steps", str(args.train_steps), "--seed", "0", "--eval-batch-size", "1000",
+            "--max-steps", str(args.train_steps), "--seed", str(seed), "--eval-batch-size", "1000",
             "--precision", precision, "--device", str(args.device), "--out", str(out)]
 
 
 def train_part(args, device: torch.device) -> dict:
-    """Train the recipe once per precision, each into a new folder under --runs."""
-    from snnzoo import train as train_module
-    args.runs.mkdir(parents=True, exist_ok=True)
-    runs = {}
-    for precision in PRECISIONS:
-        out = Path(tempfile.mkdtemp(prefix=f"{precision}_", dir=args.runs))
-        options = train_options(args, precision, out)
-        print(f"python -m snnzoo.train {' '.join(options)}", file=sys.stderr, flush=True)
-        started = time.perf_counter()
-        status = train_module.main(options)
-        seconds = time.perf_counter() - started
-        if status not in (None, 0):
-            raise SystemExit(f"error: the {precision} training run exited {status}; see {out}")
-        results = json.loads((out / "results.json").read_text())
-        runs[precision] = dict(top1=results["top1"], top5=results["top5"],
-                               images=results["images"], seconds=round(seconds, 1),
-                               out=_shown(out), command=results.get("command"))
-    options = train_options(args, "PRECISION", Path("OUT"))
+    """Train the recipe once per precision and seed, each in its folder under --runs (a
+    finished run there, with the same options, is read rather than trained again)."""
+    runs = {precision: [train_run(args, precision, seed) for seed in args.train_seeds]
+            for precision in PRECISIONS}
+    options = train_options(args, "PRECISION", "SEED", Path("OUT"))
+    top1 = {precision: [run["top1"] for run in runs[precision]] for precision in PRECISIONS}
     return dict(settings=dict(recipe=f"python -m snnzoo.train {' '.join(options)}",
                               width=args.train_width, epochs=args.train_epochs,
                               max_steps_per_epoch=args.train_steps,
                               batch_size=args.train_batch_size, dataset=args.dataset,
-                              measured="final weights on the test split, in the run's own "
-                                       "precision (results.json)",
-                              timing="wall seconds of the whole run, test evaluations included"),
-                **runs, top1_difference_points=round(runs["bf16"]["top1"] - runs["fp32"]["top1"], 4))
+                              seeds=args.train_seeds,
+                              measured="final weights on the test split (eval mode), in the "
+                                       "run's own precision (results.json); train_top1: the "
+                                       "epoch's training batches in train mode (log.csv)",
+                              seconds="the run's own clock (log.csv: training steps and the "
+                                      "epoch's test evaluation)"),
+                top1=top1, top1_difference_points=[round(b - f, 4) for f, b in
+                                                   zip(top1["fp32"], top1["bf16"])],
+                runs=runs)
+
+
+def train_run(args, precision: str, seed: int) -> dict:
+    from snnzoo import train as train_module
+    out = args.runs / f"{precision}_seed{seed}"
+    options = train_options(args, precision, seed, out) + (["--resume"] if out.exists() else [])
+    print(f"python -m snnzoo.train {' '.join(options)}", file=sys.stderr, flush=True)
+    train_module.main(options)
+    results = json.loads((out / "results.json").read_text())
+    with open(out / "log.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return dict(seed=seed, top1=results["top1"], top5=results["top5"], images=results["images"],
+                test_loss=float(rows[-1]["test_loss"]), train_top1=float(rows[-1]["train_top1"]),
+                seconds=round(sum(float(row["seconds"]) for row in rows), 1), out=_shown(out),
+                command=results.get("command"))
 
 
 PART_FUNCTIONS = {"evaluate": evaluate_part, "search": search_part, "train": train_part}
@@ -344,10 +353,12 @@ def report(figures: dict) -> str:
                      _met(f["winner_target_met"])])
     if "train" in figures:
         f = figures["train"]
-        rows.append(["(c) short training, final test top-1 %", f"{f['fp32']['top1']:.2f}",
-                     f"{f['bf16']['top1']:.2f}",
-                     f"{f['top1_difference_points']:+.2f} points; {f['fp32']['seconds']:.0f} s "
-                     f"vs {f['bf16']['seconds']:.0f} s", ""])
+        for fp32, bf16 in zip(f["runs"]["fp32"], f["runs"]["bf16"]):
+            rows.append([f"(c) short training (seed {fp32['seed']}), final test top-1 %",
+                         f"{fp32['top1']:.2f}", f"{bf16['top1']:.2f}",
+                         f"{bf16['top1'] - fp32['top1']:+.2f} points (train-mode epoch top-1 "
+                         f"{fp32['train_top1']:.1f} vs {bf16['train_top1']:.1f}); "
+                         f"{fp32['seconds']:.0f} s vs {bf16['seconds']:.0f} s", ""])
     return markdown_table(["measure", "fp32", "bf16", "difference", "target met"], rows)
 
 
@@ -379,10 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
             ("--train-batch-size", count, 64, "(c) the authors' batch")):
         parser.add_argument(option, type=kind, default=default,
                             help=f"{help_text} (default: {default})")
+    parser.add_argument("--train-seeds", type=int, nargs="+", default=[0], metavar="SEED",
+                        help="(c) one run per precision for each seed (default: 0)")
     parser.add_argument("--cell", choices=["forward", "backward"], default="backward",
                         help="(b) (default: backward)")
     parser.add_argument("--runs", type=Path, default=Path("runs/precision"),
-                        help="(c) folder of the training runs (each in a new subfolder)")
+                        help="(c) folder of the training runs, PRECISION_seedSEED in it")
     parser.add_argument("--results", type=Path, default=None,
                         help=f"where the figures go (default: {_shown(RESULT_FILE)}; with "
                              f"--smoke a temporary folder)")

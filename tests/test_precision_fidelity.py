@@ -37,7 +37,9 @@ def test_smoke_run_records_every_part(tmp_path):
     assert [(c["seed"], c["index"]) for c in search["candidates"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert all(len(c["repeats"][p]) == 2 for c in search["candidates"] for p in ("fp32", "bf16"))
     assert search["same_winner"] == sum(s["same_winner"] for s in search["searches"])
-    assert set(figures["train"]["fp32"]) >= {"top1", "seconds"}
+    train = figures["train"]
+    assert [run["seed"] for run in train["runs"]["bf16"]] == [0]
+    assert train["top1_difference_points"] == [train["top1"]["bf16"][0] - train["top1"]["fp32"][0]]
     assert "| (c) short training" in done.stdout
 
 
