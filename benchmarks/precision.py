@@ -248,8 +248,8 @@ def score_agreement(candidates: list[dict]) -> dict:
     pairs = [(r["fp32"], r["bf16"]) for r in candidates
              if math.isfinite(r["fp32"]) and math.isfinite(r["bf16"])]
     relative = sorted(abs(b - f) / abs(f) for f, b in pairs if f != 0)
-    tau = kendalltau(*zip(*pairs)).statistic if len(pairs) >= 2 else math.nan
-    return dict(kendall_tau_b=None if math.isnan(tau) else float(tau), tau_candidates=len(pairs),
+    tau = float(kendalltau(*zip(*pairs)).statistic) if len(pairs) >= 2 else math.nan  # not numpy's
+    return dict(kendall_tau_b=None if math.isnan(tau) else tau, tau_candidates=len(pairs),
                 not_finite={p: sum(not math.isfinite(r[p]) for r in candidates) for p in PRECISIONS},
                 relative_difference=dict(largest=max(relative, default=None),
                                          median=statistics.median(relative) if relative else None),

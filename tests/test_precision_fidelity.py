@@ -54,6 +54,14 @@ def test_score_agreement_is_what_the_scores_give():
     assert found["tau_target_met"] is False  # fewer than 100 candidates
 
 
+def test_met_targets_are_recorded_as_json():
+    candidates = [dict(fp32=float(k), bf16=k + 0.5)
+                  for k in range(precision_script.TAU_MINIMUM_CANDIDATES)]
+    found = precision_script.score_agreement(candidates)
+    assert found["tau_target_met"] is True and found["kendall_tau_b"] == 1.0
+    json.dumps(found, allow_nan=False)  # plain bools and floats, not numpy's
+
+
 def test_parts_are_merged_not_replaced(tmp_path):
     path = tmp_path / "precision.json"
     precision_script.record_part(path, "train", {"top1": 1})
