@@ -180,17 +180,18 @@ def search_part(args, device: torch.device) -> dict:
     model_args = search_run.model_args_for(first, info)
     scored = {}  # (seed, index) -> record: a candidate two searches share is scored once
     searches = []
-    total = args.searches * args.candidates
-    for seed in range(args.searches):
+    drawn = {seed: search_run.search_candidates(search_settings(args, seed))
+             for seed in range(args.searches)}  # each distinct cell once, as the search scores
+    total = len({(seed, c.index) for seed, candidates in drawn.items() for c in candidates})
+    for seed, candidates in drawn.items():
         settings = search_settings(args, seed)
         winners = {}
-        for candidate in search_run.search_candidates(settings):
+        for candidate in candidates:
             key = (seed, candidate.index)
             if key not in scored:
                 scored[key] = score_both(candidate, model_args, train_set, settings, device)
                 _progress(len(scored), total, scored[key])
-        records = [scored[(seed, candidate.index)]
-                   for candidate in search_run.search_candidates(settings)]
+        records = [scored[(seed, candidate.index)] for candidate in candidates]
         for precision in PRECISIONS:
             ranked = search_run.ranking([dict(index=r["index"], genotype=r["genotype"],
                                               score=r[precision]) for r in records])
