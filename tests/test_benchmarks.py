@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-# spike_conv's smoke run is in tests/test_spike_conv.py, beside the kernel it exercises
+# spike_conv's smoke run is in tests/test_spike_conv.py, beside the kernel it exercises;
+# precision's in tests/test_precision_fidelity.py, which also reads the figures it records
 SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py")
-                 if path.stem not in ("common", "spike_conv"))
+                 if path.stem not in ("common", "spike_conv", "precision"))
 
 
 def _results_snapshot() -> dict:
