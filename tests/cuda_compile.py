@@ -85,8 +85,9 @@ def _exercise():
             HammingKernelScorer("triton").add(spikes)
     pairwise_hamming(torch.zeros(8, 10), backend="triton")
     weight = torch.zeros(128, 128, 3, 3)
-    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.uint8,
-                  torch.bool):
+    # float32: the model's spikes; bfloat16 and bytes: the narrow loads (float16 and float64
+    # load as float32 and bfloat16 do, and are left out to keep the suite's time)
+    for dtype in (torch.float32, torch.bfloat16, torch.uint8, torch.bool):
         spike_conv2d(torch.zeros(2, 128, 6, 6, dtype=dtype), weight, padding=1, backend="triton")
     spikes = torch.zeros(2, 128, 6, 6).contiguous(memory_format=torch.channels_last)
     scale, shift = torch.ones(128), torch.zeros(128)
@@ -94,7 +95,6 @@ def _exercise():
     spike_conv2d(spikes, weight, torch.zeros(128), padding=1, scale=scale, shift=shift,
                  backend="triton")
     spike_conv2d(spikes, weight[:, :, :1, :1], backend="triton")
-    spike_conv2d(spikes, weight, stride=2, padding=1, backend="triton")
     for channels in (8, 20):  # 16- and 32-channel blocks
         spike_conv2d(torch.zeros(2, channels, 6, 6), torch.zeros(channels, channels, 3, 3),
                      padding=1, backend="triton")

@@ -41,7 +41,8 @@ def _run(script: str) -> subprocess.CompletedProcess:
 def smoke_runs(request):
     """script -> future of its --smoke run; every selected script starts at the first test."""
     selected = sorted({item.callspec.params["script"] for item in request.session.items
-                       if getattr(item, "originalname", None) == "test_benchmark_smoke"})
+                       if getattr(item, "originalname", None) == "test_benchmark_smoke"
+                       and item.path == request.path})  # other files have smokes of their own
     before = _results_snapshot()
     with ThreadPoolExecutor(max_workers=2) as pool:
         yield {script: pool.submit(_run, script) for script in selected}
@@ -52,6 +53,7 @@ def test_the_scripts_are_found():  # else the parametrised test below would pass
     assert {"lif", "models", "scorer", "search", "score_vs_accuracy"} <= set(SCRIPTS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_benchmark_smoke(script, smoke_runs):
     done = smoke_runs[script].result()

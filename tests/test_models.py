@@ -539,7 +539,8 @@ def test_triton_and_torch_backends_spike_identically():
 
 @pytest.mark.slow
 def test_torch_compile_of_a_small_model():
-    model = snnzoo.create_model("snasnet_fmnist", width=3, classifier_width=8, backend="triton")
+    model = snnzoo.create_model("snasnet_fmnist", width=3, classifier_width=8, backend="triton",
+                                timesteps=2)  # two steps: the interpreter runs each
     x = torch.randn(2, 1, 28, 28)
     model.eval()
     expected = model(x)

@@ -19,6 +19,7 @@ sys.path.insert(0, str(BENCHMARKS))
 import precision as precision_script  # noqa: E402
 
 
+@pytest.mark.slow
 def test_smoke_run_records_every_part(tmp_path):
     results = tmp_path / "precision.json"
     # snnzoo's CPU paths run eagerly, as in tests/test_benchmarks.py
