@@ -157,7 +157,7 @@ class _DeprecatedAmp(argparse.Action):
 
 
 def add_precision_option(parser: argparse.ArgumentParser, deprecated_amp: tuple = ()) -> None:
-    """--precision {fp32,bf16} (default fp32), and the tool's former switches, deprecated:
+    """--precision {fp32,bf16,bf16x3} (default fp32), and the tool's former switches, deprecated:
     deprecated_amp names them, e.g. ("--amp", "--no-amp"), read as bf16 and fp32."""
     parser.add_argument("--precision", type=_precision_choice, default=DEFAULT_PRECISION,
                         metavar="{" + ",".join(PRECISIONS) + "}",

@@ -170,7 +170,8 @@ def test_bf16x3_convolves_spikes_in_limbs_and_keeps_float32(monkeypatch):
     from snnzoo.models import cells
     calls = []
     spike_conv2d = cells.spike_conv2d
-    monkeypatch.setattr(cells, "spike_conv2d", lambda *a, **k: calls.append(1) or spike_conv2d(*a, **k))
+    monkeypatch.setattr(cells, "spike_conv2d",
+                        lambda *a, **k: calls.append(1) or spike_conv2d(*a, **k))
     model, images = _tiny(), _images(8)
     with torch.no_grad():
         fp32 = model(images)
