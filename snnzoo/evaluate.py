@@ -1,4 +1,5 @@
-"""Measuring a spiking model: accuracy, loss, firing rate of every LIF layer, spikes per image."""
+"""Measuring a spiking model: accuracy, loss, firing rate of every LIF layer, spikes per image,
+and synaptic operations and energy per layer (snnzoo.energy)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from snnzoo.energy import EnergyCosts, EnergyCounter
 from snnzoo.layers import LIF
 from snnzoo.precision import computing_in, precision_context
 
@@ -22,6 +24,7 @@ class SpikeCounter:
     """Counts spikes of every LIF module of a model while active (a context manager).
 
     firing_rates(): per layer name, spikes / (neurons x timesteps x images);
+    firing_rate(): the same over all layers together;
     spikes_per_image(): all spikes of all layers and steps, per image.
     """
 
@@ -51,6 +54,9 @@ class SpikeCounter:
         return {name: self.spikes[name] / self.neuron_steps[name]
                 for name in self.layers.values() if self.neuron_steps[name]}
 
+    def firing_rate(self) -> float:
+        return sum(self.spikes.values()) / max(sum(self.neuron_steps.values()), 1)
+
     def spikes_per_image(self) -> float:
         return sum(self.spikes.values()) / max(self.images, 1)
 
@@ -75,19 +81,28 @@ def _precision_of(precision: Union[str, bool, None]) -> Optional[str]:
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, device: torch.device,
              precision: Union[str, bool, None] = None, count_spikes: bool = False,
-             description: str = "eval", *, amp: Optional[bool] = None) -> dict:
+             description: str = "eval", *, amp: Optional[bool] = None, energy: bool = False,
+             energy_costs: EnergyCosts = EnergyCosts()) -> dict:
     """Top-1/top-5 accuracy (%), mean cross-entropy, and with count_spikes the firing rates
     and spikes per image, over every batch of loader, computed in `precision` ("fp32",
     "bf16" or "bf16x3", see snnzoo.precision; None: as the model is set, float32 for models
     without set_precision; amp=True is the deprecated spelling of "bf16"). Leaves the model
-    in its mode and precision."""
+    in its mode and precision.
+
+    With energy (a SNASNet; implies count_spikes), result["energy"] holds per layer and in
+    total, per image, the synaptic operations, MACs and estimated energy at energy_costs,
+    beside the same network as an ANN's (snnzoo.energy.EnergyCounter.report), and the firing
+    rate of all LIF neurons together."""
     precision = _precision_of(precision if amp is None else amp)
     was_training = model.training
     model.eval()
     total = correct1 = correct5 = 0
     loss_sum = 0.0
+    count_spikes = count_spikes or energy
     counter = SpikeCounter(model)
+    operations = EnergyCounter(model) if energy else None
     with counter if count_spikes else contextlib.nullcontext(), \
+            operations if energy else contextlib.nullcontext(), \
             computing_in(model, precision, device):
         for images, labels in tqdm(loader, desc=description, leave=False, dynamic_ncols=True):
             images, labels = images.to(device), labels.to(device)
@@ -104,4 +119,6 @@ def evaluate(model: nn.Module, loader, device: torch.device,
     if count_spikes:
         result.update(firing_rates=counter.firing_rates(),
                       spikes_per_image=counter.spikes_per_image())
+    if energy:
+        result["energy"] = dict(operations.report(energy_costs), firing_rate=counter.firing_rate())
     return result
