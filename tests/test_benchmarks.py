@@ -19,9 +19,10 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 # spike_conv's smoke run is in tests/test_spike_conv.py, beside the kernel it exercises;
-# precision's in tests/test_precision_fidelity.py, which also reads the figures it records
+# precision's in tests/test_precision_fidelity.py, which also reads the figures it records;
+# energy's in tests/test_energy.py, in process, beside the counts it compares
 SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py")
-                 if path.stem not in ("common", "spike_conv", "precision"))
+                 if path.stem not in ("common", "spike_conv", "precision", "energy"))
 
 
 def _results_snapshot() -> dict:

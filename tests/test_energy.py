@@ -1,8 +1,11 @@
-"""snnzoo.energy: synaptic operations and MACs counted by hand on a tiny network, and a
-spike's reach at the borders against the textbook count."""
+"""snnzoo.energy: synaptic operations and MACs counted by hand on a tiny network, a spike's
+reach at the borders against the textbook count, and equality with SpikingJelly 2.0's
+SynOpCounter and MACCounter on its SNASNet port with the same weights (benchmarks/energy.py)."""
 
 import math
 import re
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +16,9 @@ from torch import nn
 import snnzoo
 from snnzoo.energy import EnergyCosts, EnergyCounter, conv_synops, spike_counts
 from snnzoo.evaluate import evaluate
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
 
 # Per image, of the network _all_firing builds: width 2, 1 x 8 x 8 images, T = 2, every neuron
 # firing at every step. A 3x3 convolution with padding 1 reads an input row position from
@@ -163,3 +169,33 @@ def test_what_cannot_be_counted_is_refused():
     model.transition[1] = nn.Identity()  # the transition's convolution now reads currents
     with pytest.raises(ValueError, match=r"the input of transition\.2 should be spikes .* holds 10"):
         _count(model, torch.randn(1, 1, 8, 8))
+
+
+def test_synops_equal_spikingjelly_port():
+    """SpikingJelly 2.0's SynOpCounter on its port of snasnet_cifar100 with the same weights,
+    in float64, counts per layer what snnzoo counts, and on the feedback convolutions also
+    the last step's, which the port computes and snnzoo skips; its MACCounter counts the
+    stem's and pre_fc's MACs as snnzoo does."""
+    pytest.importorskip("spikingjelly")
+    from energy import build_networks, compare_counts, count_mismatches, sample_images
+
+    rows = compare_counts(*build_networks(timesteps=3), sample_images(2))
+    assert count_mismatches(rows) == []
+    feedback = [name for name in rows if name.endswith("2_0.conv")]
+    assert feedback and all(rows[name]["last_feedback_synops"] > 0 for name in feedback), \
+        "the comparison of the last step's feedback is vacuous: no spike reached it"
+    assert all(rows[name]["synops"] > 0 for name in rows if name not in ("stem.0", "pre_fc"))
+    assert rows["stem.0"]["spikingjelly_macs"] == rows["stem.0"]["macs"] > 0
+
+
+def test_energy_benchmark_smoke(capsys):
+    """benchmarks/energy.py --smoke, in this process: its checks pass and it records nothing."""
+    pytest.importorskip("spikingjelly")
+    import energy
+
+    before = energy.RESULT_FILE.stat().st_mtime_ns if energy.RESULT_FILE.exists() else None
+    assert energy.main(["--smoke"]) == 0
+    output = capsys.readouterr().out
+    assert "MISMATCH" not in output and "SimpleEnergyProfiler" in output
+    after = energy.RESULT_FILE.stat().st_mtime_ns if energy.RESULT_FILE.exists() else None
+    assert before == after, "a --smoke run wrote its results"
