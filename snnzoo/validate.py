@@ -4,8 +4,10 @@
     python -m snnzoo.validate snasnet_fmnist --checkpoint runs/fmnist/model.safetensors \\
         --dataset fashion-mnist-sample --json results.json
 
-Prints top-1 and top-5 accuracy, the firing rate of every LIF layer and the spikes per image
-(the paper's energy measure), as a table and as JSON.
+Prints top-1 and top-5 accuracy, the firing rate of every LIF layer, the spikes per image
+(the paper's energy measure), and per layer the synaptic operations, MACs and estimated energy
+per image beside the same network as an ANN's (snnzoo.energy, docs/energy.md), as tables and
+as JSON.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from snnzoo._files import write_json_atomically
 from snnzoo._options import (add_data_options, add_debug_option, add_device_option, cli_errors,
                              positive_integer)
 from snnzoo.data import dataset_info, evaluation_batches, exit_on_data_error, load_dataset
+from snnzoo._messages import format_count, format_energy
+from snnzoo.energy import add_energy_options, energy_costs_of
 from snnzoo.evaluate import evaluate
 from snnzoo.memory import keep_freed_memory
 from snnzoo.precision import add_precision_option
@@ -144,6 +148,7 @@ def main(argv=None) -> int:
     parser.add_argument("--reparam", action="store_true",
                         help="fold each convolution's BatchNorm into it for inference, as timm's "
                              "reparameterize_model does (faster; equal up to float rounding)")
+    add_energy_options(parser)
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
     _check_json_path(parser, args.json)
@@ -187,10 +192,11 @@ def validate(args) -> int:
     if args.reparam:
         model = reparameterize_model(model.eval(), inplace=True)
     loader = evaluation_batches(data, info, args.batch_size, device)
-    result = evaluate(model, loader, device, args.precision, count_spikes=True)
+    result = evaluate(model, loader, device, args.precision, count_spikes=True, energy=True,
+                      energy_costs=energy_costs_of(args))
     result.update(model=args.model, dataset=args.dataset, split=args.split,
                   channels_last=args.channels_last, precision=args.precision,
-                  reparam=args.reparam)
+                  reparam=args.reparam, device=str(device))
 
     print(f"{args.model} on {args.dataset} ({args.split}, {result['images']} images)")
     print(f"  top-1 {result['top1']:.2f}%   top-5 {result['top5']:.2f}%   "
@@ -199,10 +205,29 @@ def validate(args) -> int:
     print(f"\n  {'LIF layer':{width}}  firing rate")
     for name, rate in result["firing_rates"].items():
         print(f"  {name:{width}}  {rate:.4f}")
+    print_energy(result["energy"])
     print(json.dumps(result, indent=2))
     if args.json is not None:
         write_json_atomically(args.json, result)
     return 0
+
+
+def print_energy(energy: dict) -> None:
+    """The per-layer table of evaluate's energy report, per image, and its totals."""
+    layers = energy["layers"]
+    width = max(len(name) for name in [*layers, "total"])
+    print(f"\n  {'layer':{width}}  reads   {'SynOps':>9}  {'MACs':>9}  input rate  "
+          f"{'energy':>9}  {'ANN MACs':>9}  {'ANN energy':>10}")
+    for name, layer in [*layers.items(), ("total", dict(energy, reads="", input_firing_rate=None))]:
+        rate = layer["input_firing_rate"]
+        print(f"  {name:{width}}  {layer['reads']:6}  {format_count(layer['synops']):>9}  "
+              f"{format_count(layer['macs']):>9}  {'' if rate is None else f'{rate:.4f}':>10}  "
+              f"{format_energy(layer['energy_pj']):>9}  "
+              f"{format_count(layer['ann_macs']):>9}  "
+              f"{format_energy(layer['ann_energy_pj']):>10}")
+    print(f"  per image, at {energy['ac_pj']} pJ per accumulate (SynOp) and {energy['mac_pj']} pJ "
+          f"per MAC; all LIF neurons fire at {energy['firing_rate']:.4f}; the SNN spends "
+          f"{energy['energy_pj'] / energy['ann_energy_pj']:.3f} of the ANN's energy")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from torch import nn
 import snnzoo
 from snnzoo.energy import EnergyCosts, EnergyCounter, conv_synops, spike_counts
 from snnzoo.evaluate import evaluate
+from snnzoo.validate import main as validate_main
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -154,6 +155,17 @@ def test_evaluate_reports_energy_per_image():
 def test_energy_costs_refuse_what_is_not_an_energy(costs, bad):
     with pytest.raises(ValueError, match=re.escape(bad)):
         EnergyCosts(**costs)
+
+
+@pytest.mark.parametrize("option, value", [("--energy-ac-pj", "-1"), ("--energy-mac-pj", "inf"),
+                                           ("--energy-mac-pj", "cheap")])
+def test_validate_refuses_bad_energy_costs(option, value, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        validate_main(["snasnet_fmnist", "--untrained", option, value,
+                       "--json", str(tmp_path / "v.json")])
+    assert exit_info.value.code == 2
+    assert option in capsys.readouterr().err
+    assert not any(tmp_path.iterdir()), "a file was written"
 
 
 def test_what_cannot_be_counted_is_refused():

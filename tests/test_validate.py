@@ -52,6 +52,10 @@ def test_a_checkpoint_is_measured_with_the_model_it_was_trained_as(runs, tmp_pat
                                                   info, 400, torch.device("cpu")),
                         torch.device("cpu"), "fp32")
     assert measured["top1"] == pytest.approx(expected["top1"])
+    energy = measured["energy"]  # per image, per layer (tests/test_energy.py checks the counts)
+    assert energy["images"] == measured["images"] and energy["ann_macs"] > 0
+    assert energy["synops"] == pytest.approx(sum(layer["synops"]
+                                                 for layer in energy["layers"].values()))
     assert [path.name for path in tmp_path.iterdir()] == ["v.json"], "a temporary file was left"
 
 
