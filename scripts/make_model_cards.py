@@ -29,6 +29,12 @@ Measured results come from model_cards/<name>/results.json when it exists:
 
 Without results.json, a measured section already in README.md (between the measured:begin and
 measured:end markers) is kept as it is, with the metrics of its front matter.
+
+Energy figures come from model_cards/<name>/energy.json when it exists: what
+`python -m snnzoo.validate <name> --checkpoint model_cards/<name> --dataset DATASET --json
+model_cards/<name>/energy.json` wrote (its "energy" and "firing_rates" entries). The card then
+gets an Energy section and firing_rates.png, a bar chart of the firing rate of each LIF layer
+(snnzoo.viz.firing_rate_chart).
 """
 
 from __future__ import annotations
@@ -49,16 +55,20 @@ import snnzoo
 from snnzoo import hub
 from snnzoo._files import write_text_atomically
 from snnzoo.cards import (ARXIV_ID, SEARCHED_TAGS, cell_edge_table, citation, create_model_snippet,
-                          front_matter, split_card)
+                          energy_table, front_matter, split_card)
 from snnzoo.data import dataset_info
 from snnzoo.models.genotype import OPERATIONS, parse_genotype
 from snnzoo.models.snasnet import DATASET, MODEL_ARGS
-from snnzoo.viz import draw_cell
+from snnzoo._messages import format_count, format_energy
+from snnzoo.energy import AC_PJ, MAC_PJ
+from snnzoo.viz import draw_cell, firing_rate_chart
 
 ROOT = Path(__file__).resolve().parent.parent
 CARDS_DIR = ROOT / "model_cards"
 CELL_PICTURE = "cell.png"
 RESULTS_FILENAME = "results.json"
+ENERGY_FILENAME = "energy.json"
+FIRING_PICTURE = "firing_rates.png"
 MEASURED_BEGIN = "<!-- measured:begin -->"
 MEASURED_END = "<!-- measured:end -->"
 
@@ -184,19 +194,33 @@ def render_config(model: nn.Module, folder: Path) -> str:
 # README.md
 
 
-def read_results(folder: Path) -> dict | None:
-    path = folder / RESULTS_FILENAME
+def _read_json(path: Path, required: tuple, remedy: str) -> dict | None:
+    """The JSON object in path, or None where there is no such file; a CardError where it is
+    not JSON or lacks one of the required keys, with the remedy."""
     if not path.is_file():
         return None
     try:
-        results = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise CardError(f"{path} is not valid JSON ({error}); fix or delete it") from None
-    missing = [key for key in ("top1", "command") if key not in results]
-    if not isinstance(results, dict) or missing:
-        raise CardError(f"{path} lacks {', '.join(missing) or 'an object'}: it needs at least "
-                        f"\"top1\" (%) and \"command\" (see {Path(__file__).name} --help)")
-    return results
+        raise CardError(f"{path} is not valid JSON ({error}); {remedy}") from None
+    missing = [key for key in required if not isinstance(data, dict) or key not in data]
+    if missing:
+        raise CardError(f"{path} lacks {', '.join(missing)}: {remedy}")
+    return data
+
+
+def read_results(folder: Path) -> dict | None:
+    return _read_json(folder / RESULTS_FILENAME, ("top1", "command"),
+                      f"it needs at least \"top1\" (%) and \"command\" (see "
+                      f"{Path(__file__).name} --help), or delete it")
+
+
+def read_energy(folder: Path) -> dict | None:
+    """What snnzoo.validate wrote into folder/energy.json, or None where there is none."""
+    return _read_json(folder / ENERGY_FILENAME,
+                      ("energy", "firing_rates", "dataset", "split", "images", "top1"),
+                      f"measure again with python -m snnzoo.validate ... --json "
+                      f"{folder / ENERGY_FILENAME} (see {Path(__file__).name} --help)")
 
 
 def measured_block(text: str) -> str | None:
@@ -499,7 +523,67 @@ def _results(facts: dict, measured: str | None) -> list[str]:
     return lines
 
 
-def _provenance(facts: dict, measured: str | None) -> list[str]:
+def _validate_command(name: str, measured: dict) -> str:
+    """The snnzoo.validate command that measures what energy.json holds."""
+    options = [f"--checkpoint model_cards/{name}", f"--dataset {measured['dataset']}"]
+    if measured["split"] != "test":
+        options.append(f"--split {measured['split']}")
+    if measured.get("precision", "fp32") != "fp32":
+        options.append(f"--precision {measured['precision']}")
+    options += [flag for key, flag in (("reparam", "--reparam"), ("channels_last",
+                                                                   "--channels-last"))
+                if measured.get(key)]
+    energy = measured["energy"]
+    options += [f"{flag} {energy[key]}" for key, flag, default in
+                (("ac_pj", "--energy-ac-pj", AC_PJ), ("mac_pj", "--energy-mac-pj", MAC_PJ))
+                if energy[key] != default]
+    return " ".join([f"python -m snnzoo.validate {name}", *options,
+                     f"--json model_cards/{name}/{ENERGY_FILENAME}"])
+
+
+def _device_kind(device: str) -> str:
+    return {"cpu": "CPU", "cuda": "GPU"}.get(device.partition(":")[0], device)
+
+
+def _energy(facts: dict, measured: dict | None) -> list[str]:
+    if measured is None:
+        return []
+    energy, steps = measured["energy"], facts["cfg"]["timesteps"]
+    dataset = (facts["dataset"].title if measured["dataset"] == facts["dataset"].name
+               else measured["dataset"])
+    return [
+        "## Energy", "",
+        f"Per image, over all T = {steps} timesteps, on the {dataset} {measured['split']} split "
+        f"({measured['images']:,} images) with the weights in this folder, measured by "
+        f"`snnzoo.validate` ({measured.get('precision', 'fp32')} on the "
+        f"{_device_kind(measured.get('device', 'cpu'))}; top-1 {measured['top1']:.2f}% in that "
+        f"run). Layers "
+        f"fed by spikes do synaptic operations (SynOps: one accumulate for each spike and "
+        f"output it reaches, exact at the borders); the stem's convolution (on the pixels, once "
+        f"per image) and the classifier's first Linear (on pooled spikes) do dense "
+        f"multiply-accumulates (MACs). BatchNorm counts as folded into the convolutions; "
+        f"pooling, biases and neuron updates are not counted, nor the last step's feedback "
+        f"convolutions, which reach no later step and are not computed. The energy is "
+        f"{energy['ac_pj']} pJ per SynOp and {energy['mac_pj']} pJ per MAC (32-bit float, "
+        f"45 nm, Horowitz 2014), beside the same network as an ANN (ReLU for LIF, run once: "
+        f"dense MACs of every layer but the feedback convolutions). The conventions and a "
+        f"comparison with SpikingJelly 2.0's counters are in snnzoo's docs/energy.md.", "",
+        "| per image | SNN | ANN |", "|---|--:|--:|",
+        f"| SynOps | {format_count(energy['synops'])} | 0 |",
+        f"| MACs | {format_count(energy['macs'])} | {format_count(energy['ann_macs'])} |",
+        f"| energy | {format_energy(energy['energy_pj'])} | "
+        f"{format_energy(energy['ann_energy_pj'])} |", "",
+        f"The spiking network spends {energy['energy_pj'] / energy['ann_energy_pj']:.3f} of "
+        f"the ANN's energy; its LIF neurons fire at {energy['firing_rate']:.4f} (spikes per "
+        f"neuron per timestep, all layers). Per layer:", "",
+        *energy_table(energy), "",
+        f"![firing rate of each LIF layer]({FIRING_PICTURE})", "",
+        f"The firing rate of each LIF layer in the same run ({FIRING_PICTURE}; the numbers are "
+        f"in {ENERGY_FILENAME}). Command:", "",
+        "```", _validate_command(facts["name"], measured), "```", ""]
+
+
+def _provenance(facts: dict, measured: str | None, energy: dict | None) -> list[str]:
     return ["## Where the numbers come from", "",
             "- Genotype, cell type, timesteps, widths and input: the registered cfg "
             f"(`snnzoo.create_model(\"{facts['name']}\")`'s `pretrained_cfg` and `model_args`), "
@@ -511,17 +595,22 @@ def _provenance(facts: dict, measured: str | None) -> list[str]:
             "- Numbers under *Measured here*: " + (
                 "measured by us with snnzoo, with the command given there."
                 if measured is not None else "none yet."),
+            *([f"- Energy figures and {FIRING_PICTURE}: measured by `snnzoo.validate` into "
+               f"{ENERGY_FILENAME}, with the command given under *Energy*."]
+              if energy is not None else []),
             ""]
 
 
 def render_card(facts: dict, folder: Path) -> str:
     measured, measured_front_matter = _measured(facts, folder)
+    energy = read_energy(folder)
     metadata = front_matter(facts["cfg"]["license"], SEARCHED_TAGS, datasets=[facts["hub_dataset"]],
                             pipeline_tag="image-classification", extra=measured_front_matter)
     body = [f"# {facts['name']}", "", _status(facts, folder, measured is not None), "",
             *_what_it_is(facts), *_details(facts), *_cell(facts), *_macro(facts),
             *_compute(facts), *_usage(facts), *_getting_weights(facts),
-            *_results(facts, measured), *_provenance(facts, measured), *citation()]
+            *_results(facts, measured), *_energy(facts, energy),
+            *_provenance(facts, measured, energy), *citation()]
     return metadata + "\n" + "\n".join(body)
 
 
@@ -545,6 +634,10 @@ def write_model_folder(name: str, cards_dir: Path = CARDS_DIR) -> Path:
     for filename, text in expected_files(name, cards_dir, facts).items():
         write_text_atomically(folder / filename, text)
     draw_cell(facts["genotype"], folder / CELL_PICTURE, title=name)
+    energy = read_energy(folder)
+    if energy is not None:
+        firing_rate_chart(energy["firing_rates"], folder / FIRING_PICTURE,
+                          title=f"{name}: firing rate of each LIF layer")
     return folder
 
 
@@ -552,7 +645,9 @@ def check_model_folder(name: str, cards_dir: Path = CARDS_DIR, device: str | Non
                        ) -> list[str]:
     """What is missing or out of date in a model's folder; empty when it is current."""
     folder = cards_dir / name
-    problems = [] if (folder / CELL_PICTURE).is_file() else [f"{folder / CELL_PICTURE} is missing"]
+    pictures = [CELL_PICTURE] + ([FIRING_PICTURE] if (folder / ENERGY_FILENAME).is_file() else [])
+    problems = [f"{folder / picture} is missing" for picture in pictures
+                if not (folder / picture).is_file()]
     facts = model_facts(name, device)
     for filename, text in expected_files(name, cards_dir, facts).items():
         path = folder / filename

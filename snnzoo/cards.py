@@ -12,9 +12,11 @@ import re
 
 import yaml
 
+from snnzoo._messages import format_count, format_energy
+
 __all__ = ["TAGS", "SEARCHED_TAGS", "LICENSE", "ARXIV_ID", "CITATION", "front_matter",
            "split_front_matter", "split_card", "create_model_snippet", "cell_edge_table",
-           "citation"]
+           "energy_table", "citation"]
 
 TAGS = ("snnzoo", "spiking-neural-network", "image-classification")
 SEARCHED_TAGS = TAGS + ("neural-architecture-search",)  # a cell found by architecture search
@@ -79,6 +81,23 @@ def cell_edge_table(genotype) -> list[str]:
         lines += [f"| {source} \u2192 {target} | {kind} | {OPERATIONS[op]} | "
                   f"{OPERATION_DESCRIPTIONS[OPERATIONS[op]]} |" for source, target, op in edges]
     return lines
+
+
+def energy_table(energy: dict) -> list[str]:
+    """The markdown table of an energy report (snnzoo.energy.EnergyCounter.report), per layer
+    and in total, per image: what each layer reads, its SynOps, MACs, the firing rate of its
+    input, its energy, and the same network as an ANN's MACs and energy."""
+    def row(name, layer, reads):
+        rate = layer.get("input_firing_rate")
+        return (f"| {name} | {reads} | {format_count(layer['synops'])} | "
+                f"{format_count(layer['macs'])} | {'' if rate is None else f'{rate:.4f}'} | "
+                f"{format_energy(layer['energy_pj'])} | {format_count(layer['ann_macs'])} | "
+                f"{format_energy(layer['ann_energy_pj'])} |")
+
+    lines = ["| layer | reads | SynOps | MACs | input firing rate | energy | ANN MACs | "
+             "ANN energy |", "|---|---|--:|--:|--:|--:|--:|--:|"]
+    lines += [row(f"`{name}`", layer, layer["reads"]) for name, layer in energy["layers"].items()]
+    return lines + [row("**total**", energy, "")]
 
 
 def citation() -> list[str]:

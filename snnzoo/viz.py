@@ -2,8 +2,9 @@
 
 ``draw_cell`` draws a cell's 4 nodes in a row: forward edges (same timestep) as solid arcs
 above the row, feedback edges (delivered at the next timestep) as dashed arcs below it, each
-labelled with its operation. ``score_histogram`` shows how a search's scores are spread, and
-``training_curves`` a training run's loss and accuracy per epoch.
+labelled with its operation. ``score_histogram`` shows how a search's scores are spread,
+``training_curves`` a training run's loss and accuracy per epoch, and ``firing_rate_chart``
+the firing rate of each LIF layer.
 
 All use matplotlib's Agg canvas directly (no pyplot, no global backend change) and write
 atomically: to a temporary file in the target folder, then renamed into place.
@@ -25,7 +26,8 @@ from matplotlib.ticker import MaxNLocator
 from snnzoo._files import write_atomically
 from snnzoo.models.genotype import NUM_NODES, OPERATIONS, Genotype, parse_genotype
 
-__all__ = ["draw_cell", "score_histogram", "training_curves", "save_figure", "OPERATION_DESCRIPTIONS"]
+__all__ = ["draw_cell", "score_histogram", "training_curves", "firing_rate_chart", "save_figure",
+           "OPERATION_DESCRIPTIONS"]
 
 OPERATION_DESCRIPTIONS = {
     "skip": "identity",
@@ -185,6 +187,33 @@ def training_curves(rows: Iterable[dict], path: Union[str, Path]) -> Path:
         axis.grid(alpha=0.3)
         if axis.get_lines():
             axis.legend()
+    figure.tight_layout()
+    return save_figure(figure, Path(path))
+
+
+def firing_rate_chart(firing_rates: dict, path: Union[str, Path],
+                      title: Optional[str] = None) -> Path:
+    """Save a PNG bar chart of the firing rate of each LIF layer (spikes per neuron per
+    timestep, {layer name: rate} in network order, top to bottom) and return its path."""
+    rates = {str(name): float(rate) for name, rate in firing_rates.items()}
+    bad = {name: rate for name, rate in rates.items() if not 0.0 <= rate <= 1.0}
+    if not rates or bad:
+        raise ValueError(f"firing_rate_chart needs firing rates in [0, 1] of at least one layer; "
+                         f"got {bad or 'none'}")
+    figure = Figure(figsize=(7.0, 0.8 + 0.32 * len(rates)), dpi=110)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    rows = range(len(rates))
+    axes.barh(rows, list(rates.values()), color="#4c72b0", height=0.7)
+    axes.set_yticks(rows, list(rates), fontsize=9, family="monospace")
+    axes.invert_yaxis()  # the first layer on top
+    largest = max(rates.values())
+    for row, rate in zip(rows, rates.values()):
+        axes.text(rate + 0.01 * max(largest, 1e-3), row, f"{rate:.4f}", va="center", fontsize=8.5)
+    axes.set_xlim(0, max(largest, 1e-3) * 1.18)
+    axes.set_xlabel("firing rate (spikes per neuron per timestep)")
+    axes.set_title(title if title else "Firing rate of each LIF layer")
+    axes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     return save_figure(figure, Path(path))
 

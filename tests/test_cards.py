@@ -21,7 +21,7 @@ from timm.models import PretrainedCfg
 import snnzoo
 from snnzoo import hub
 from snnzoo.models.genotype import parse_genotype
-from snnzoo.viz import draw_cell, score_histogram, training_curves
+from snnzoo.viz import draw_cell, firing_rate_chart, score_histogram, training_curves
 
 ROOT = Path(__file__).resolve().parent.parent
 CARDS = ROOT / "model_cards"
@@ -257,12 +257,32 @@ def test_generator_never_touches_the_weights(tmp_path, generator):
         [hub.CARD_FILENAME, hub.CONFIG_FILENAME, hub.WEIGHTS_FILENAME, "cell.png"])
 
 
-def test_generator_rejects_incomplete_results(tmp_path, generator):
+@pytest.mark.parametrize("filename, match", [
+    ("results.json", "lacks command"),
+    ("energy.json", "lacks energy, firing_rates, dataset, split, images: measure again")])
+def test_generator_rejects_incomplete_measurements(tmp_path, generator, filename, match):
     folder = tmp_path / "snasnet_fmnist"
     folder.mkdir()
-    (folder / "results.json").write_text(json.dumps({"top1": 90.0}))
-    with pytest.raises(generator.CardError, match="command"):
+    (folder / filename).write_text(json.dumps({"top1": 90.0}))
+    with pytest.raises(generator.CardError, match=match):
         generator.render_card(generator.model_facts("snasnet_fmnist"), folder)
+
+
+def test_generator_writes_the_energy_section_and_chart(tmp_path, generator):
+    name = "snasnet_fmnist"
+    folder = tmp_path / name
+    folder.mkdir()
+    measured = json.loads((CARDS / name / "energy.json").read_text())
+    (folder / "energy.json").write_text(json.dumps(measured))
+    generator.write_model_folder(name, tmp_path)
+    assert (folder / "firing_rates.png").read_bytes().startswith(PNG_SIGNATURE)
+    body = (folder / hub.CARD_FILENAME).read_text()
+    energy = body[body.index("## Energy"):]
+    assert "![firing rate of each LIF layer](firing_rates.png)" in energy
+    assert f"({measured['images']:,} images)" in energy
+    assert all(f"| `{layer}` |" in energy for layer in measured["energy"]["layers"])
+    assert (f"python -m snnzoo.validate {name} --checkpoint model_cards/{name} --dataset "
+            f"fashion-mnist --json model_cards/{name}/energy.json") in energy
 
 
 # snnzoo.viz
@@ -335,3 +355,12 @@ def test_training_curves_of_one_epoch_mark_it_and_leave_the_backend(tmp_path, mo
     with pytest.raises(ValueError, match="at least one epoch"):
         training_curves([], tmp_path / "empty.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png"]
+
+
+def test_firing_rate_chart_writes_a_png_and_refuses_what_is_not_a_rate(tmp_path):
+    path = firing_rate_chart({"cell1.edges.0_1.lif": 0.07, "pre_lif": 0.35}, tmp_path / "f.png")
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+    for rates in ({}, {"pre_lif": 1.5}):
+        with pytest.raises(ValueError, match="firing rates in \\[0, 1\\]"):
+            firing_rate_chart(rates, tmp_path / "bad.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]

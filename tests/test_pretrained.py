@@ -432,7 +432,7 @@ def test_convert_writes_only_into_a_new_empty_or_its_own_folder(tmp_path, capsys
     assert convert_main([*convert, "--out", str(trained)]) == 1
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "which convert did not write" in error
-    assert "log.csv" in error and error.count("\n") == 1
+    assert "curves.png" in error and error.count("\n") == 1
     assert {path.name: path.read_bytes() for path in trained.iterdir()} == before
     (tmp_path / "empty").mkdir()
     for out in ("new", "empty", "new"):  # the last: convert's own folder, written again
