@@ -506,12 +506,80 @@ def precision_speed() -> str:
                                   "SpikingJelly 2.0"], table), ""])
 
 
+def energy_fmnist() -> str:
+    """snasnet_fmnist's energy per image and per layer, as its model card shows them
+    (model_cards/snasnet_fmnist/energy.json, written by snnzoo.validate)."""
+    from snnzoo.cards import energy_table
+    from snnzoo._messages import format_count, format_energy
+
+    path = CARDS / "snasnet_fmnist" / "energy.json"
+    if not path.exists():
+        return _pending("python -m snnzoo.validate snasnet_fmnist ... --json " + str(path.relative_to(ROOT)))
+    measured = json.loads(path.read_text())
+    energy = measured["energy"]
+    summary = _table(["per image", "SNN", "ANN"], [
+        ["SynOps", format_count(energy["synops"]), "0"],
+        ["MACs", format_count(energy["macs"]), format_count(energy["ann_macs"])],
+        ["energy", format_energy(energy["energy_pj"]), format_energy(energy["ann_energy_pj"])]])
+    return "\n".join([
+        f"snasnet_fmnist's published weights on the {measured['images']:,} images of the "
+        f"Fashion-MNIST {measured['split']} split ({measured['precision']} on "
+        f"`{measured['device']}`, top-1 {measured['top1']:.2f}%), at {energy['ac_pj']} pJ per "
+        f"SynOp and {energy['mac_pj']} pJ per MAC; all LIF neurons fire at "
+        f"{energy['firing_rate']:.4f}, and the SNN spends "
+        f"{energy['energy_pj'] / energy['ann_energy_pj']:.3f} of the ANN's energy:", "",
+        summary, "", *energy_table(energy), ""])
+
+
+def energy_spikingjelly() -> str:
+    """snnzoo's counts beside SpikingJelly 2.0's on its SNASNet port (benchmarks/energy.py)."""
+    from snnzoo._messages import format_count, format_energy
+
+    data = _read("energy_spikingjelly.json")
+    if data is None:
+        return _pending("benchmarks/energy.py")
+    layers = data["layers"]
+    rows = [[f"`{name}`", f"{row['synops']:,}", f"{row['last_feedback_synops']:,}",
+             f"{row['spikingjelly_synops']:,}"] for name, row in layers.items()]
+    rows.append(["**total**", *(f"{sum(row[key] for row in layers.values()):,}" for key in
+                                ("synops", "last_feedback_synops", "spikingjelly_synops"))])
+    ours, theirs = data["snnzoo"], data["spikingjelly"]
+    counts, breakdown = theirs["counts"], theirs["breakdown_pj"]
+    costs = theirs["costs"]
+    energy = _table(["per image, float32", "snnzoo", "SpikingJelly's SimpleEnergyProfiler"], [
+        ["SynOps", format_count(ours["synops"]), format_count(counts["synop"])],
+        [f"accumulates at {costs['ac_pj']} pJ", format_count(ours["synops"]),
+         format_count(counts["ac"])],
+        [f"MACs at {costs['mac_pj']} pJ", format_count(ours["macs"]), format_count(counts["mac"])],
+        ["energy of the accumulates", format_energy(ours["synops"] * ours["ac_pj"]),
+         format_energy(breakdown["ac_pj"])],
+        ["energy of the MACs", format_energy(ours["macs"] * ours["mac_pj"]),
+         format_energy(breakdown["mac_pj"])],
+        [f"memory: {format_count(counts['memory_access_bytes'])}B at "
+         f"{costs['memory_pj_per_byte']} pJ per byte", "not counted",
+         format_energy(breakdown["memory_pj"])],
+        ["**energy**", format_energy(ours["energy_pj"]), format_energy(theirs["energy_pj"])]])
+    operations = _table(["SpikingJelly counts, per image", "operation", "count"], [
+        *[["accumulates", f"`{op}`", format_count(value)]
+          for op, value in theirs["accumulates_by_operation"].items()],
+        *[["MACs", f"`{op}`", format_count(value)]
+          for op, value in theirs["macs_by_operation"].items()]])
+    return "\n".join([
+        f"{data['model']} with drawn weights (`excite`), T = {data['timesteps']}, "
+        f"{data['images']} images of the Fashion-MNIST sample in RGB at 32 x 32; "
+        f"{data['device']}, {data['versions']}, SpikingJelly {data['spikingjelly_version']}, "
+        f"{data['date']}.", "",
+        "SynOps of all images, float64:", "",
+        _table(["layer", "snnzoo", "last step's feedback", "SpikingJelly SynOpCounter"], rows),
+        "", "Energy per image, float32:", "", energy, "", operations, ""])
+
+
 GENERATORS = {function.__name__: function
               for function in (score_change, demo_top, search_choices, score_vs_accuracy,
                                check_finite, scorer_cpu, scorer_gpu, lif_cpu, lif_gpu,
                                models_cpu, models_gpu, search_cpu, search_gpu, speed_headline,
                                models_table, models_table_docs, precision_fidelity,
-                               precision_speed)}
+                               precision_speed, energy_fmnist, energy_spikingjelly)}
 
 
 def render(text: str) -> str:
