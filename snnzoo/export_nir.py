@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         parser.error(f"--out {args.out}: the folder {args.out.parent} does not exist; create it "
                      f"first or choose another path")
     with cli_errors(args.debug):
-        model = load_model(args)
+        model = load_model(args, parser.prog)
         try:
             export_nir(model, args.out, dt=args.dt)
         except NIRExportError as error:

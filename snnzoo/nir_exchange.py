@@ -17,7 +17,9 @@ NIR node per layer, named by the layer's module path ("cell1.edges.0_1.conv"):
   rules then fire on exactly the same values;
 - the sum of a cell node's inputs as NIR sums edges: every edge into a node is added, so each
   layer that reads a cell node has an edge from every layer that feeds it (a skip connection
-  passes its source's feeders on);
+  passes its source's feeders on; a feeder reached by k parallel paths goes through a Scale
+  by k, as NIR allows one edge per pair of nodes); layers whose output reaches nothing, and
+  pools or delays of a node that receives nothing, are left out (they add nothing);
 - a backward cell's feedback edge as its operation followed by a Delay of one step (dt);
 - the classifier: Flatten, pre_fc (Linear), its LIF, fc (Affine), and "vote" (Linear) that
   averages each class's group of output neurons. The logits are the output averaged over the
@@ -32,9 +34,10 @@ reset, a layer of another kind, an input that depends on nothing) is refused, na
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
@@ -64,6 +67,8 @@ _CONVENTIONS = dict(
               "v > v_threshold fires where snnzoo's v >= threshold does (float32 membranes)",
     batchnorm="folded into the convolution before it (running statistics); a BatchNorm with "
               "none before it is a 1x1 convolution with a diagonal weight",
+    avgpool="AvgPool2d divides by the whole window, zero padding included (torch's "
+            "count_include_pad=True, as nirtorch maps it; NIR does not say)",
 )
 
 
@@ -96,34 +101,71 @@ class _Graph:
 
     def add(self, name: str, kind: str, modules: tuple, in_shape: tuple, out_shape: tuple,
             feeders: list) -> list:
-        """Add site name fed by every name in feeders; returns [name], its output as a sum."""
-        if kind != "input" and not feeders:
-            raise NIRExportError(
-                f"{name} receives no input: the cell node it reads has no operation into it, so "
-                f"it computes a constant, which NIR has no node for; export another genotype")
+        """Add site name fed by every name in feeders (a name twice: its output counts twice);
+        returns [name], its output as a sum."""
         self.sites[name] = _Site(kind, modules, tuple(in_shape), tuple(out_shape))
         self.edges.extend((feeder, name) for feeder in feeders)
         return [name]
+
+    def finish(self) -> "_Graph":
+        """The graph as NIR holds it: without the sites that receive nothing (a delay or pool
+        of zero adds nothing) or whose output reaches nothing (a cell node no edge leaves), and
+        with a Scale node for a feeder counted k > 1 times (parallel skip paths), since NIR
+        allows one edge per pair of nodes."""
+        while True:  # a site fed nothing outputs 0, or a constant NIR has no node for
+            fed = {target for _, target in self.edges}
+            empty = [name for name, site in self.sites.items()
+                     if name not in fed and site.kind != "input"]
+            if not empty:
+                break
+            for name in empty:
+                if self.sites[name].kind not in ("delay", "avgpool"):
+                    raise NIRExportError(
+                        f"{name} receives no input: the cell node it reads has no operation "
+                        f"into it, so it computes a constant, which NIR has no node for; export "
+                        f"another genotype")
+                del self.sites[name]
+            self.edges = [edge for edge in self.edges if edge[0] not in empty]
+        live, frontier = {"output"}, ["output"]  # the sites the output depends on
+        while frontier:
+            target = frontier.pop()
+            for source, to in self.edges:
+                if to == target and source not in live:
+                    live.add(source)
+                    frontier.append(source)
+        if "input" not in live:
+            raise NIRExportError("the output depends on no input (no path through the cells' "
+                                 "operations leads from the input to the output); export another "
+                                 "genotype")
+        self.sites = {name: site for name, site in self.sites.items() if name in live}
+        edges = [edge for edge in self.edges if edge[0] in live and edge[1] in live]
+        self.edges = []
+        for (source, target), count in Counter(edges).items():
+            if count == 1:
+                self.edges.append((source, target))
+                continue
+            scale = f"{target}.{count}x.{source}"
+            shape = self.sites[source].out_shape
+            self.sites[scale] = _Site("scale", (count,), shape, shape)
+            self.edges += [(source, scale), (scale, target)]
+        return self
 
     def layer(self, module: nn.Module, name: str, feeders: list, shape: tuple,
               bn: Optional[nn.BatchNorm2d] = None) -> tuple[list, tuple]:
         """One layer of the model (and the BatchNorm folded into it): (its output, shape)."""
         if isinstance(module, nn.Conv2d):
-            return self.add(name, "conv", (module, bn), shape, _conv_shape(module, shape),
-                            feeders), _conv_shape(module, shape)
+            out = _conv_shape(module, shape)
+            return self.add(name, "conv", (module, bn), shape, out, feeders), out
         if isinstance(module, nn.BatchNorm2d):
             return self.add(name, "batchnorm", (module,), shape, shape, feeders), shape
         if isinstance(module, LIF):
             return self.add(name, "lif", (module,), shape, shape, feeders), shape
         if isinstance(module, nn.AvgPool2d):
-            if not feeders:  # the average of nothing adds nothing
-                return [], _pool_shape(module, shape)
-            return self.add(name, "avgpool", (module,), shape, _pool_shape(module, shape),
-                            feeders), _pool_shape(module, shape)
+            out = _pool_shape(module, shape)
+            return self.add(name, "avgpool", (module,), shape, out, feeders), out
         if isinstance(module, nn.Linear):
-            kind = "linear" if module.bias is None else "affine"
-            return self.add(name, kind, (module,), shape, (module.out_features,), feeders), \
-                (module.out_features,)
+            kind, out = ("linear" if module.bias is None else "affine"), (module.out_features,)
+            return self.add(name, kind, (module,), shape, out, feeders), out
         raise NIRExportError(f"{name} is a {type(module).__name__}, which has no NIR node; "
                              f"export_nir knows SNASNet's layers (convolutions, BatchNorm, LIF, "
                              f"average pooling, Linear)")
@@ -177,7 +219,7 @@ class _Graph:
                 if to == target:
                     total += self.edge(cell, prefix, source, target, nodes[source], shape)
             nodes[target] = total + fed_back[target]
-        for (source, target), name in delays.items():
+        for (source, target), name in delays.items():  # one fed nothing goes in finish()
             sent = self.edge(cell, prefix, source, target, nodes[source], shape)
             self.add(name, "delay", (), shape, shape, sent)
         return nodes[last]
@@ -235,7 +277,7 @@ def _walk(model: SNASNet, dt: float) -> _Graph:
     feeders, shape = graph.layer(model.fc, "fc", feeders, shape)
     feeders = graph.add("vote", "vote", (model,), shape, (model.num_classes,), feeders)
     graph.add("output", "output", (), (model.num_classes,), (model.num_classes,), feeders)
-    return graph
+    return graph.finish()
 
 
 # ---- export -----------------------------------------------------------------------------------
@@ -315,6 +357,8 @@ def _node(name: str, site: _Site, dt: float):
         return nir.Linear(weight=_vote_matrix(site.modules[0]))  # float64: 1/10 is inexact
     if site.kind == "delay":
         return nir.Delay(delay=np.full(site.in_shape, dt))
+    if site.kind == "scale":
+        return nir.Scale(scale=np.full(site.in_shape, float(site.modules[0])))
     raise AssertionError(site.kind)
 
 
@@ -397,8 +441,8 @@ def to_nir(model: SNASNet, dt: float = DEFAULT_DT):
     metadata = dict(_CONVENTIONS, dt=float(dt), timesteps=int(model.timesteps),
                     generator="snnzoo", snnzoo_format=FORMAT_VERSION,
                     snnzoo_architecture=json.dumps(_architecture(model)),
-                    snnzoo_pool_folded=not any(site.kind == "avgpool" and name.startswith(
-                        "transition") for name, site in graph.sites.items()),
+                    snnzoo_pool_folded=not any(isinstance(layer, nn.AvgPool2d)
+                                               for layer in model.transition),
                     snnzoo_layers=json.dumps(layers))
     return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=metadata)
 
@@ -418,6 +462,8 @@ def export_nir(model: SNASNet, path: Union[str, Path], dt: float = DEFAULT_DT) -
 # ---- import -----------------------------------------------------------------------------------
 
 def _metadata(graph, where: str) -> dict:
+    """The file's metadata, checked: dt, timesteps, format, and the architecture recorded
+    (its name and SNASNet's arguments, no others)."""
     metadata = {key: value.decode() if isinstance(value, bytes) else value
                 for key, value in (getattr(graph, "metadata", None) or {}).items()}
     if "snnzoo_architecture" not in metadata:
@@ -425,25 +471,78 @@ def _metadata(graph, where: str) -> dict:
             f"{where} records no snnzoo architecture (metadata 'snnzoo_architecture'): it was not "
             f"written by snnzoo.export_nir, and import_nir rebuilds only the SNASNet models it "
             f"exported; read it with the tool that wrote it")
-    if int(metadata.get("snnzoo_format", 0)) > FORMAT_VERSION:
-        raise NIRImportError(f"{where} is in snnzoo's NIR format {metadata['snnzoo_format']}, "
-                             f"newer than this snnzoo's {FORMAT_VERSION}; upgrade snnzoo")
-    return metadata
+
+    def bad(key: str, wanted: str) -> NIRImportError:
+        return NIRImportError(f"{where}: metadata {key!r} = {metadata.get(key)!r} is not "
+                              f"{wanted}; the file is damaged or was edited")
+
+    def number(key: str, kind, default):
+        value = metadata.get(key, default)
+        try:
+            converted = kind(value)
+        except (TypeError, ValueError, OverflowError):
+            raise bad(key, f"a number") from None
+        if isinstance(value, str) or converted != value or not math.isfinite(converted):
+            raise bad(key, f"a finite {kind.__name__}")
+        return converted
+
+    checked = dict(dt=number("dt", float, DEFAULT_DT),
+                   timesteps=number("timesteps", int, 5),
+                   format=number("snnzoo_format", int, 0),
+                   pool_folded=bool(metadata.get("snnzoo_pool_folded", False)))
+    if checked["dt"] <= 0:
+        raise bad("dt", "a positive number of seconds")
+    if checked["timesteps"] < 1:
+        raise bad("timesteps", "a positive number of steps")
+    if checked["format"] > FORMAT_VERSION:
+        raise NIRImportError(f"{where} is in snnzoo's NIR format {checked['format']}, newer "
+                             f"than this snnzoo's {FORMAT_VERSION}; upgrade snnzoo")
+    try:
+        recorded = json.loads(metadata["snnzoo_architecture"])
+        name, args = recorded.get("architecture"), dict(recorded["model_args"])
+    except (TypeError, ValueError, KeyError, AttributeError):
+        raise bad("snnzoo_architecture", "a JSON object with model_args") from None
+    known = set(inspect.signature(SNASNet.__init__).parameters) - {"self", "backend"}
+    unknown = sorted(set(args) - known)
+    if unknown or not (name is None or isinstance(name, str)):
+        raise bad("snnzoo_architecture", f"SNASNet's arguments (unknown: {unknown})")
+    return dict(checked, architecture=name, model_args=args)
+
+
+def _check_size(graph, args: dict, where: str) -> None:
+    """The widths and the input the metadata records are those of the file's nodes (checked
+    before a network of that size is built)."""
+    size = _pair(args.get("img_size", 32))
+    recorded = {("input", "input_type"): (args.get("in_chans", 3), *size),
+                ("stem.0", "weight"): args.get("width", 128),
+                ("pre_fc", "weight"): args.get("classifier_width", 1024)}
+    for (name, attribute), expected in recorded.items():
+        node = graph.nodes.get(name)
+        value = getattr(node, attribute, None)
+        if isinstance(value, dict):
+            value = value.get("input")
+        found = np.shape(value)[:1] if attribute == "weight" else value
+        found = tuple(np.atleast_1d(np.asarray(found)).tolist()) if found is not None else None
+        if found != tuple(np.atleast_1d(expected).tolist()):
+            raise NIRImportError(
+                f"{where}: node {name!r} does not fit the architecture the metadata records "
+                f"({attribute} {found} where it records {expected}); the file is damaged or "
+                f"was edited")
 
 
 def _build(metadata: dict, where: str) -> SNASNet:
     """The fresh network the metadata records, in the form its NIR graph has (nir_form; the
     transition's pool folded where the file's was). Draws no random numbers from the caller's
     generators."""
+    name, args = metadata["architecture"], metadata["model_args"]
     try:
-        recorded = json.loads(metadata["snnzoo_architecture"])
-        args, name = dict(recorded["model_args"]), recorded.get("architecture")
         with torch.random.fork_rng(devices=[]):  # a registered name brings its pretrained_cfg
-            model = (create_model(name, **args) if name and is_model(name) else SNASNet(**args))
-    except (ValueError, TypeError, KeyError) as error:
+            model = (create_model(name, pretrained=False, **args) if name and is_model(name)
+                     else SNASNet(**args))
+    except (ValueError, TypeError) as error:
         raise NIRImportError(f"{where}: the architecture it records cannot be built "
                              f"({first_line(error)})") from None
-    return nir_form(model, fold_pool=bool(metadata.get("snnzoo_pool_folded")), inplace=True)
+    return nir_form(model, fold_pool=metadata["pool_folded"], inplace=True)
 
 
 def _check_structure(graph, expected: _Graph, where: str) -> None:
@@ -469,7 +568,7 @@ def _check_structure(graph, expected: _Graph, where: str) -> None:
 
 _NODE_TYPES = dict(input="Input", output="Output", conv="Conv2d", batchnorm="Conv2d",
                    lif="LIF", avgpool="AvgPool2d", flatten="Flatten", linear="Linear",
-                   affine="Affine", vote="Linear", delay="Delay")
+                   affine="Affine", vote="Linear", delay="Delay", scale="Scale")
 
 
 class _Loader:
@@ -482,7 +581,13 @@ class _Loader:
         return NIRImportError(f"{self.where}: node {name!r} {message}")
 
     def array(self, name: str, node, attribute: str, shape: tuple) -> np.ndarray:
-        value = np.asarray(getattr(node, attribute))
+        try:
+            value = np.asarray(getattr(node, attribute))
+        except (AttributeError, ValueError, TypeError):
+            raise self.error(name, f"has no array {attribute}") from None
+        if value.dtype.kind not in "fiu":
+            raise self.error(name, f"has {attribute} of dtype {value.dtype}; the architecture "
+                                   f"has real numbers there")
         if value.shape != tuple(shape):
             raise self.error(name, f"has {attribute} of shape {value.shape}; the architecture "
                                    f"has {tuple(shape)} there")
@@ -498,7 +603,11 @@ class _Loader:
         return float(value.flat[0])
 
     def same(self, name: str, what: str, found, expected) -> None:
-        if tuple(np.atleast_1d(found).tolist()) != tuple(np.atleast_1d(expected).tolist()):
+        try:
+            found_values = tuple(np.atleast_1d(np.asarray(found)).tolist())
+        except (ValueError, TypeError):
+            found_values = None
+        if found_values != tuple(np.atleast_1d(expected).tolist()):
             raise self.error(name, f"has {what} {found!r}; the architecture has {expected!r}")
 
     def load(self, name: str, site: _Site, node) -> None:
@@ -509,21 +618,22 @@ class _Loader:
         getattr(self, f"load_{site.kind}")(name, site, node)
 
     def load_input(self, name, site, node):
-        self.same(name, "input shape", node.input_type["input"], site.in_shape)
+        self.same(name, "input shape", node.input_type.get("input"), site.in_shape)
 
     def load_output(self, name, site, node):
-        self.same(name, "output shape", node.output_type["output"], site.out_shape)
+        self.same(name, "output shape", node.output_type.get("output"), site.out_shape)
 
     def load_flatten(self, name, site, node):
-        self.same(name, "input shape", node.input_type["input"], site.in_shape)
+        self.same(name, "input shape", node.input_type.get("input"), site.in_shape)
         self.same(name, "flattened dimensions", (node.start_dim, node.end_dim), (0, -1))
 
     def load_conv(self, name, site, node):
         conv = site.modules[0]
+        self.same(name, "input_shape", node.input_shape, site.in_shape[1:])
         for attribute in ("stride", "padding", "dilation"):
             self.same(name, attribute, _pair(getattr(node, attribute)),
                       _pair(getattr(conv, attribute)))
-        self.same(name, "groups", int(node.groups), conv.groups)
+        self.same(name, "groups", node.groups, conv.groups)
         _copy(conv.weight, self.array(name, node, "weight", tuple(conv.weight.shape)))
         _copy(conv.bias, self.array(name, node, "bias", (conv.out_channels,)))
 
@@ -560,8 +670,12 @@ class _Loader:
         else:
             raise self.error(name, f"has r={r:g}; snnzoo's LIF has r = 1 (the input decays) or "
                                    f"r = tau / dt = {tau:g}")
-        lif.tau, lif.v_reset, lif.decay_input = tau, v_reset, decay_input
-        lif.v_threshold = float(np.nextafter(np.float32(threshold), np.float32(np.inf)))
+        try:  # LIFParams checks each (a threshold that overflows float32, say)
+            lif.tau, lif.v_reset, lif.decay_input = tau, v_reset, decay_input
+            lif.v_threshold = float(np.nextafter(np.float32(threshold), np.float32(np.inf)))
+        except ValueError as error:
+            raise self.error(name, f"has neuron constants snnzoo's LIF refuses: "
+                                   f"{first_line(error)}") from None
 
     def load_avgpool(self, name, site, node):
         (pool,) = site.modules
@@ -586,6 +700,12 @@ class _Loader:
                                    f"{site.modules[0].neurons_per_class} output neurons that "
                                    f"the architecture votes with")
 
+    def load_scale(self, name, site, node):
+        count = self.uniform(name, node, "scale", site.in_shape)
+        if count != site.modules[0]:
+            raise self.error(name, f"scales by {count:g}; the architecture counts that input "
+                                   f"{site.modules[0]} times there")
+
     def load_delay(self, name, site, node):
         delay = self.uniform(name, node, "delay", site.in_shape)
         if not math.isclose(delay, self.dt, rel_tol=1e-6):
@@ -603,9 +723,10 @@ def from_nir(graph, where: str = "the NIR graph") -> SNASNet:
     architecture its metadata records, checked node by node and edge by edge against it,
     with the file's parameters loaded (BatchNorms folded, so train mode is refused)."""
     metadata = _metadata(graph, where)
-    dt = float(metadata.get("dt", DEFAULT_DT))
+    dt = metadata["dt"]
+    _check_size(graph, metadata["model_args"], where)
     model = _build(metadata, where)
-    model.timesteps = int(metadata.get("timesteps", model.timesteps))
+    model.timesteps = metadata["timesteps"]
     expected = _walk(model, dt)
     _check_structure(graph, expected, where)
     loader = _Loader(where, dt)

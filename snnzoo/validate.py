@@ -133,17 +133,18 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="the network as initialised, with no weights loaded (a baseline)")
 
 
-def load_model(args):
+def load_model(args, prog: str = "python -m snnzoo.validate"):
     """The model that add_model_options' arguments name, with its weights: the published ones,
-    a checkpoint's (built with the architecture recorded beside it), or none."""
+    a checkpoint's (built with the architecture recorded beside it), or none. prog: the
+    command that a refusal tells the user to run again."""
     recorded_kwargs = {}
     if args.checkpoint is not None:
         architecture, recorded_kwargs, record = recorded_model(args.checkpoint)
         if architecture is not None and architecture != args.model \
                 and not args.model.startswith(("hf-hub:", "hf_hub:")):
             raise SystemExit(f"error: {record} records the architecture {architecture}, not "
-                             f"{args.model}; pass `{architecture} --checkpoint "
-                             f"{args.checkpoint}` instead")
+                             f"{args.model}; run `{prog} {architecture} --checkpoint "
+                             f"{args.checkpoint} ...`")
     model = snnzoo.create_model(args.model, pretrained=args.pretrained, **recorded_kwargs)
     if args.checkpoint is not None:
         weights = load_weights(args.checkpoint)

@@ -147,9 +147,12 @@ def _compare_with_reference(model, graph, x):
     inputs = np.broadcast_to(x.double().numpy(), (steps, *x.shape))
     simulated = simulate(graph, inputs, dt=graph.metadata["dt"])
     logits, spikes = _run(_float64(model), x.double())
-    assert sorted(simulated["spikes"]) == sorted(spikes)
-    for name, ours in spikes.items():
-        assert_equal(torch.from_numpy(simulated["spikes"][name]), ours, f"spikes of {name}")
+    dead = set(spikes) - set(simulated["spikes"])  # neurons whose spikes reach no output
+    assert not set(simulated["spikes"]) - set(spikes)
+    assert all(not any(edge[0].startswith(name.rsplit(".", 1)[0]) for edge in graph.edges)
+               for name in dead)
+    for name in simulated["spikes"]:
+        assert_equal(torch.from_numpy(simulated["spikes"][name]), spikes[name], f"spikes of {name}")
     assert_close(torch.from_numpy(simulated["output"].mean(0)), logits, 1e-9, 0, "logits")
     return spikes
 
@@ -160,19 +163,26 @@ def test_reference_interpreter_on_published_weights(images):
     assert all(int(layer.sum()) > 0 for layer in spikes.values())  # every layer fires
 
 
-@pytest.mark.parametrize("cell, genotype", [("backward", EVERY_OPERATION),
-                                            ("forward", "0124 0034 0003 0000")])
-def test_reference_interpreter_every_operation(tmp_path, cell, genotype):
-    """Skip, 1x1, 3x3 and pool edges, forward and fed back through one-step delays, survive
-    the file and fire as the model does; an import of the file too."""
+@pytest.mark.parametrize("cell, genotype, kinds", [
+    ("backward", EVERY_OPERATION, {"Delay"}),
+    ("forward", "0124 0034 0003 0000", set()),
+    ("forward", "0101 0001 0000 0000", {"Scale"}),  # two skip paths: the input counts twice
+    ("backward", "0113 1012 2203 0420", {"Delay", "Scale"}),
+    ("forward", "0302 0030 0000 0000", set()),  # node 2 leads nowhere: left out
+    ("backward", "0404 0000 1000 0000", set()),  # node 2 sends back the nothing it receives
+])
+def test_reference_interpreter_every_operation(tmp_path, cell, genotype, kinds):
+    """Skip, 1x1, 3x3 and pool edges, forward and fed back through one-step delays, parallel
+    paths, nodes that lead nowhere or receive nothing: the file's graph fires as the model
+    does; so does the model imported from it."""
     model = _tiny(genotype, cell)
     x = torch.randn(3, 1, 8, 8) * 2
     path = export_nir(model, tmp_path / "tiny.nir")
     graph = nir.read(path)
-    kinds = {type(node).__name__ for node in graph.nodes.values()}
-    assert ("Delay" in kinds) == (cell == "backward")
+    assert {"Delay", "Scale"} & {type(node).__name__ for node in graph.nodes.values()} == kinds
+    assert len([name for name, node in graph.nodes.items() if isinstance(node, nir.Output)]) == 1
     spikes = _compare_with_reference(model, graph, x)
-    assert all(int(layer.sum()) > 0 for layer in spikes.values())
+    assert all(int(spikes[name].sum()) > 0 for name in graph.nodes if name in spikes)
     _compare_with_reference(import_nir(path), graph, x)
 
 
@@ -224,6 +234,12 @@ def test_bad_models_are_refused():
                                         num_classes=0))
     with pytest.raises(ValueError, match="dt=0"):
         to_nir(_tiny(), dt=0)
+    with pytest.warns(UserWarning, match="no path from node 0"):
+        cut = _tiny("0000 2000 4002 4340")
+    with pytest.raises(NIRExportError, match="the output depends on no input"):
+        to_nir(cut)
+    with pytest.raises(NIRExportError, match="cell1.edges.1_2.lif receives no input"):
+        to_nir(_tiny("0003 0020 0000 0000", "forward"))  # node 1 is fed nothing
 
 
 def test_training_mode_model_exports_as_in_eval():
@@ -284,6 +300,28 @@ def test_bad_files_are_refused_naming_the_node(tmp_path):
     graph = to_nir(_tiny())
     graph.edges.remove(("stem.0", "cell1.edges.0_2.lif"))
     with pytest.raises(NIRImportError, match="missing stem.0 -> cell1.edges.0_2.lif"):
+        from_nir(graph)
+
+    for key, value, message in (("dt", 0.0, "'dt' = 0.0 is not a positive"),
+                                ("dt", "abc", "'dt' = 'abc' is not a number"),
+                                ("timesteps", 2.5, "'timesteps' = 2.5 is not a finite int"),
+                                ("snnzoo_architecture", "[5]", "not a JSON object"),
+                                ("snnzoo_architecture", '{"model_args": {"pretrained": true}}',
+                                 r"unknown: \['pretrained'\]")):
+        graph = to_nir(_tiny())
+        graph.metadata[key] = value
+        with pytest.raises(NIRImportError, match=message):
+            from_nir(graph)
+    graph = to_nir(_tiny())
+    graph.metadata["snnzoo_architecture"] = graph.metadata["snnzoo_architecture"].replace(
+        '"width": 4', '"width": 65536')
+    with pytest.raises(NIRImportError, match=r"'stem.0' does not fit .* \(4,\) where it "
+                                             r"records 65536"):
+        from_nir(graph)  # refused before a network of that width is built
+
+    graph = to_nir(_tiny())
+    graph.nodes["stem.0"].bias = graph.nodes["stem.0"].bias.astype(np.complex64)
+    with pytest.raises(NIRImportError, match="'stem.0' has bias of dtype complex64"):
         from_nir(graph)
 
     graph = to_nir(_tiny())
