@@ -75,13 +75,13 @@ def native_bf16(device_type: str = "cpu") -> Optional[bool]:
     return None if flags is None else any(flag in flags for flag in NATIVE_BF16_FLAGS)
 
 
-_warned_devices: set = set()
+_warned: set = set()  # (precision, device type) pairs warned about once
 
 
 def _warn_if_emulated(device_type: str) -> None:
-    if device_type in _warned_devices or native_bf16(device_type) is not False:
+    if ("bf16", device_type) in _warned or native_bf16(device_type) is not False:
         return
-    _warned_devices.add(device_type)
+    _warned.add(("bf16", device_type))
     what = ("this CPU has no native bfloat16 arithmetic (no avx512_bf16, amx_bf16 or bf16 flag)"
             if device_type == "cpu" else f"this {device_type} device has no native bfloat16")
     warn_at_caller(f"precision 'bf16': {what}, so torch emulates it and it will be slower than "
@@ -89,9 +89,9 @@ def _warn_if_emulated(device_type: str) -> None:
 
 
 def _warn_if_off_gpu(device_type: str) -> None:
-    if device_type == "cuda" or ("bf16x3", device_type) in _warned_devices:
+    if device_type == "cuda" or ("bf16x3", device_type) in _warned:
         return
-    _warned_devices.add(("bf16x3", device_type))
+    _warned.add(("bf16x3", device_type))
     warn_at_caller(f"precision 'bf16x3' is for CUDA GPUs (three bfloat16 tensor-core products "
                    f"per spike convolution); on {device_type} it runs the reference, three "
                    f"float32 convolutions each, slower than fp32 for the same result: use "

@@ -126,9 +126,8 @@ def _check_json_path(parser, path: Path | None):
                      f"another path")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m snnzoo.validate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The model's name and where its weights come from (one of three, required)."""
     parser.add_argument("model", help="a registered model or hf-hub:org/repo")
     source = parser.add_mutually_exclusive_group(required=True)  # never random weights unasked
     source.add_argument("--pretrained", action="store_true", help="the published weights")
@@ -136,6 +135,37 @@ def main(argv=None) -> int:
                         help="model.safetensors, a model folder, or a snnzoo.train checkpoint.pt")
     source.add_argument("--untrained", action="store_true",
                         help="the network as initialised, with no weights loaded (a baseline)")
+
+
+def load_model(args, prog: str = "python -m snnzoo.validate"):
+    """The model that add_model_options' arguments name, with its weights: the published ones,
+    a checkpoint's (built with the architecture recorded beside it), or none. prog: the
+    command that a refusal tells the user to run again."""
+    recorded_kwargs = {}
+    if args.checkpoint is not None:
+        architecture, recorded_kwargs, record = recorded_model(args.checkpoint)
+        if architecture is not None and architecture != args.model \
+                and not args.model.startswith(("hf-hub:", "hf_hub:")):
+            raise SystemExit(f"error: {record} records the architecture {architecture}, not "
+                             f"{args.model}; run `{prog} {architecture} --checkpoint "
+                             f"{args.checkpoint} ...`")
+    model = snnzoo.create_model(args.model, pretrained=args.pretrained, **recorded_kwargs)
+    if args.checkpoint is not None:
+        weights = load_weights(args.checkpoint)
+        problems = hub.state_dict_problems(weights, model.state_dict())
+        if problems:
+            raise SystemExit(f"error: the weights in {args.checkpoint} do not fit {args.model}"
+                             f"{' built with ' + str(recorded_kwargs) if recorded_kwargs else ''}: "
+                             f"{'; '.join(problems)} (check the model name and its "
+                             f"config.json)")
+        model.load_state_dict(weights, strict=True)
+    return model
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m snnzoo.validate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_options(parser)
     add_data_options(parser)
     parser.add_argument("--split", choices=["train", "test"], default="test",
                         help="(default: test)")
@@ -162,24 +192,7 @@ def validate(args) -> int:
     with exit_on_data_error():  # before the weights: missing data fails at once
         info = dataset_info(args.dataset)
         data = load_dataset(args.dataset, args.split, args.data_dir, args.download)
-    recorded_kwargs = {}
-    if args.checkpoint is not None:
-        architecture, recorded_kwargs, record = recorded_model(args.checkpoint)
-        if architecture is not None and architecture != args.model \
-                and not args.model.startswith(("hf-hub:", "hf_hub:")):
-            raise SystemExit(f"error: {record} records the architecture {architecture}, not "
-                             f"{args.model}; validate with `python -m snnzoo.validate {architecture} "
-                             f"--checkpoint {args.checkpoint} ...`")
-    model = snnzoo.create_model(args.model, pretrained=args.pretrained, **recorded_kwargs)
-    if args.checkpoint is not None:
-        weights = load_weights(args.checkpoint)
-        problems = hub.state_dict_problems(weights, model.state_dict())
-        if problems:
-            raise SystemExit(f"error: the weights in {args.checkpoint} do not fit {args.model}"
-                             f"{' built with ' + str(recorded_kwargs) if recorded_kwargs else ''}: "
-                             f"{'; '.join(problems)} (check the model name and its "
-                             f"config.json)")
-        model.load_state_dict(weights, strict=True)
+    model = load_model(args)
     input_size = model_input_size(model)
     if input_size != tuple(info.input_size) or model.num_classes != info.num_classes:
         raise SystemExit(f"error: {args.model} takes {input_size} images in {model.num_classes} "

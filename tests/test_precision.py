@@ -88,7 +88,7 @@ def test_spikes_in_bfloat16_are_counted_exactly():
 
 def test_bf16_on_a_cpu_without_native_bfloat16_warns_once(monkeypatch):
     monkeypatch.setattr(precision_module, "_cpu_flags", lambda: {"avx2", "avx512f"})
-    monkeypatch.setattr(precision_module, "_warned_devices", set())
+    monkeypatch.setattr(precision_module, "_warned", set())
     precision_module.native_bf16.cache_clear()
     try:
         model = _tiny().set_precision("bf16")

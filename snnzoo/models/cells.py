@@ -374,16 +374,17 @@ class SeqSequential(nn.Sequential):
 
 class ConvBNSequential(SeqSequential):
     """SeqSequential whose fuse() folds each convolution -> BatchNorm pair (fuse_conv_bn),
-    and an average pool that follows the pair where it folds too (fold_avg_pool), the places
-    of the folded layers taken by Identities so that the other layers keep their names."""
+    and an average pool that follows the pair where it folds too (fold_avg_pool; not with
+    fold_pool=False), the places of the folded layers taken by Identities so that the other
+    layers keep their names."""
 
-    def fuse(self) -> nn.Sequential:
+    def fuse(self, fold_pool: bool = True) -> nn.Sequential:
         layers = list(self)
         for k in range(len(layers) - 1):
             conv, bn = layers[k], layers[k + 1]
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
                 pool = layers[k + 2] if k + 2 < len(layers) else None
-                if pool_folds_into(conv, pool):
+                if fold_pool and pool_folds_into(conv, pool):
                     layers[k] = fuse_conv_bn(conv, bn, pool)
                     layers[k + 2] = nn.Identity()
                 else:
