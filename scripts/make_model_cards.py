@@ -468,7 +468,11 @@ def _usage(facts: dict) -> list[str]:
             "import timm, torch", "",
             "model = timm.utils.reparameterize_model(model.eval())",
             "model = torch.compile(model.to(memory_format=torch.channels_last))",
-            "```", ""]
+            "```", "",
+            "For neuromorphic tools and hardware, export it to NIR (snnzoo's docs/nir.md says "
+            "what the file holds and which tools read it; `--checkpoint DIR` for your own "
+            "weights):", "",
+            "```", f"python -m snnzoo.export_nir {name} --pretrained --out {name}.nir", "```", ""]
 
 
 def _getting_weights(facts: dict) -> list[str]:
