@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from snnzoo._options import number_at_least
+from snnzoo.models.cells import conv_output_size
 from snnzoo.models.snasnet import SNASNet
 
 __all__ = ["AC_PJ", "MAC_PJ", "EnergyCosts", "EnergyCounter", "synaptic_layers",
@@ -138,10 +139,7 @@ def _reached(conv: nn.Conv2d, per_position: Tensor) -> int:
                          f"{conv} has padding={conv.padding!r}, padding_mode="
                          f"{conv.padding_mode!r}")
     height, width = per_position.shape
-    out_height, out_width = (
-        (size + 2 * pad - dil * (kernel - 1) - 1) // step + 1
-        for size, pad, dil, kernel, step in zip((height, width), conv.padding, conv.dilation,
-                                                conv.kernel_size, conv.stride))
+    out_height, out_width = conv_output_size(conv, (height, width))
     rows = _reach(height, out_height, conv.kernel_size[0], conv.stride[0], conv.padding[0],
                   conv.dilation[0])
     columns = _reach(width, out_width, conv.kernel_size[1], conv.stride[1], conv.padding[1],

@@ -51,7 +51,8 @@ from snnzoo._files import write_atomically
 from snnzoo._messages import abbreviated_list, first_line
 from snnzoo.layers import LIF
 from snnzoo.models.cells import (AvgPoolEdge, ConvBNSequential, SharedDropout, Skip,
-                                 SNASCell, SpikingConvBN, _SpikingEdge, fuse_conv_bn)
+                                 SNASCell, SpikingConvBN, _SpikingEdge, conv_output_size,
+                                 fuse_conv_bn)
 from snnzoo.models import create_model
 from snnzoo.models.snasnet import SNASNet
 
@@ -226,14 +227,7 @@ class _Graph:
 
 
 def _conv_shape(conv: nn.Conv2d, shape: tuple) -> tuple:
-    if isinstance(conv.padding, str):  # "same" keeps the size (stride 1), "valid" pads none
-        padding = [(k - 1) * d // 2 if conv.padding == "same" else 0
-                   for k, d in zip(conv.kernel_size, conv.dilation)]
-    else:
-        padding = conv.padding
-    sides = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size, p, d, k, s in
-             zip(shape[1:], padding, conv.dilation, conv.kernel_size, conv.stride)]
-    return (conv.out_channels, *sides)
+    return (conv.out_channels, *conv_output_size(conv, shape[1:]))
 
 
 def _pool_shape(pool: nn.AvgPool2d, shape: tuple) -> tuple:

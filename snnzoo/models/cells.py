@@ -25,7 +25,8 @@ from snnzoo.layers import LIF
 from .genotype import NUM_NODES, Genotype
 
 __all__ = ["ConvBNSequential", "SeqSequential", "SeqConv2d", "SeqBatchNorm2d", "SeqAvgPool2d",
-           "SharedDropout", "SpikingConv", "SpikingConvBN", "SNASCell", "fold_avg_pool",
+           "SharedDropout", "SpikingConv", "SpikingConvBN", "SNASCell", "conv_output_size",
+           "fold_avg_pool",
            "fuse_conv_bn", "make_edge", "pool_folds_into", "spikes_only"]
 
 
@@ -261,6 +262,18 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d,
     if pool is not None:
         return fold_avg_pool(conv, pool, weight, bias)
     return _conv_like(conv, weight, bias)
+
+
+def conv_output_size(conv: nn.Conv2d, size: tuple) -> tuple:
+    """(height, width) of conv's output for an input of size (height, width), padding given
+    in pixels or as "same" (stride 1) or "valid"."""
+    if isinstance(conv.padding, str):
+        padding = [(k - 1) * d // 2 if conv.padding == "same" else 0
+                   for k, d in zip(conv.kernel_size, conv.dilation)]
+    else:
+        padding = conv.padding
+    return tuple((side + 2 * p - d * (k - 1) - 1) // s + 1 for side, p, d, k, s in
+                 zip(size, padding, conv.dilation, conv.kernel_size, conv.stride))
 
 
 def pool_folds_into(conv: nn.Module, pool: nn.Module) -> bool:
